@@ -1,0 +1,33 @@
+# Every target sets itself up: on a fresh machine with only Python 3.11+, `make lab` and
+# `make test` create .venv and install the project (again when pyproject.toml changes).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: lab test app student bench clean-venv
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+	@touch $(STAMP)
+
+lab: $(STAMP)  ## open the workbook in JupyterLab
+	$(BIN)/jupyter lab --notebook-dir=notebooks
+
+test: $(STAMP)  ## the whole suite: unit, doctests, notebooks (nbval), database and browser tests
+	$(BIN)/python -m pytest
+
+app: $(STAMP)  ## the dashboard as a web app, on the replay feed
+	$(BIN)/jarvis serve --feed replay
+
+student: $(STAMP)  ## regenerate notebooks/unsolved/ from the solved notebooks
+	$(BIN)/python scripts/make_student.py
+
+bench: $(STAMP)  ## side-by-side benchmarks (installs the benchmarks-only extra)
+	$(BIN)/python -m pip install -q -e '.[test,bench]'
+	for b in benchmarks/bench_*.py; do $(BIN)/python $$b || exit 1; done
+
+clean-venv:
+	rm -rf $(VENV)

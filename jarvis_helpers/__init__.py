@@ -1,0 +1,31 @@
+"""JARVIS helpers: the trading bot the workbook builds, as a small package.
+
+Nothing runs at import time: no database is opened, no network is touched.
+"""
+
+from .account import PaperAccount
+from .bot import Bot
+from .data import load_sample
+from .errors import FeedExhausted
+from .feeds import ExchangeFeed, RandomWalkFeed, ReplayFeed, open_feed
+from .signals import generate_signals
+from .store import Store
+
+__all__ = [
+    "Bot", "Store", "PaperAccount", "ExchangeFeed", "ReplayFeed", "RandomWalkFeed", "open_feed",
+    "generate_signals", "backtest", "load_sample", "Dashboard", "BotControls", "FeedExhausted",
+]
+
+
+def __getattr__(name):
+    # Heavier pieces load on first use, so `import jarvis_helpers` stays light.
+    if name == "backtest":
+        from .backtest import backtest
+        return backtest
+    if name == "Dashboard":
+        from .dashboard import Dashboard
+        return Dashboard
+    if name == "BotControls":
+        from .controls import BotControls
+        return BotControls
+    raise AttributeError(f"module 'jarvis_helpers' has no attribute {name!r}")

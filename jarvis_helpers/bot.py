@@ -1,0 +1,343 @@
+"""The Bot: fetch a tick, persist it, decide, trade the paper account, tell the listeners.
+
+>>> import asyncio
+>>> from jarvis_helpers import Bot, Store
+>>> bot = Bot("replay", Store("sqlite://"), interval=0)
+>>> asyncio.run(bot.run(max_ticks=500))
+500
+>>> s = bot.summary(); s["ticks"], s["trades"]
+(500, 23)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections import Counter
+from dataclasses import dataclass
+
+import pandas as pd
+
+from .account import DEFAULT_FEE, PaperAccount, Trade
+from .errors import ConfigError, FeedExhausted, JarvisError
+from .feeds import Feed, open_feed
+from .signals import SmaCrossover
+from .store import Store, check_bot_name
+from .ticks import BadTick, Tick
+
+log = logging.getLogger("jarvis")
+
+STATUSES = ("idle", "running", "stopped", "error")
+
+
+@dataclass(frozen=True, slots=True)
+class StepEvent:
+    """What one tick did: sent to every listener (dashboard, widgets, console)."""
+
+    tick: Tick
+    sma_short: float
+    sma_long: float
+    signal: int
+    entry_exit: int
+    trade: Trade | None
+    cash: float
+    position: float
+    equity: float
+    ticks: int  # ticks stored for this bot so far, this one included
+
+
+def _retryable(exc: BaseException) -> str | None:
+    """The fault kind if the loop should wait and try again, else None."""
+    import ccxt
+
+    if isinstance(exc, ccxt.RateLimitExceeded):
+        return "rate_limit"
+    if isinstance(exc, ccxt.RequestTimeout) or isinstance(exc, asyncio.TimeoutError):
+        return "timeout"
+    if isinstance(exc, ccxt.ExchangeNotAvailable):
+        return "exchange_not_available"
+    if isinstance(exc, ccxt.NetworkError):
+        return "network"
+    if isinstance(exc, ccxt.BadResponse):
+        return "bad_response"
+    if isinstance(exc, BadTick):
+        return "bad_tick"
+    return None
+
+
+class Bot:
+    """The trading loop: one feed, one store, one strategy, one paper account.
+
+    ``feed``: a Feed or a spec string for ``open_feed``. ``store``: a Store (default: the
+    SQLite file ``algo_trader_history.sqlite``). ``interval``: seconds between fetches
+    (0 = as fast as the feed). The bot resumes whatever the store holds for ``name``.
+    """
+
+    def __init__(self, feed, store: Store | None = None, *, name: str = "jarvis",
+                 cash=10_000, fee=DEFAULT_FEE, short: int = 10, long: int = 20,
+                 interval: float = 1.0, strategy=None, backoff: tuple[float, float] = (1.0, 60.0),
+                 commit_every: int = 1000):
+        self.name = check_bot_name(name)
+        self.feed: Feed = open_feed(feed) if isinstance(feed, str) or feed is None else feed
+        self.store = store if store is not None else Store()
+        self.account = PaperAccount(cash, fee)
+        self.strategy = strategy if strategy is not None else SmaCrossover(short, long)
+        self.short = getattr(self.strategy, "short", short)
+        self.long = getattr(self.strategy, "long", long)
+        try:
+            self.interval = float(interval)
+        except (TypeError, ValueError):
+            raise ConfigError(f"interval {interval!r} is not a number: give seconds >= 0") from None
+        if not (math.isfinite(self.interval) and self.interval >= 0):
+            raise ConfigError(f"interval {interval!r}: give seconds >= 0 (0 = as fast as the feed)")
+        self.backoff = (float(backoff[0]), float(backoff[1]))
+        self.commit_every = max(1, int(commit_every)) if self.feed.durable else 1
+        self.status = "idle"
+        self.last_error: str | None = None
+        self.faults: Counter = Counter()
+        self.retries = 0
+        self.ticks = 0  # stored ticks for this bot (all runs)
+        self.ticks_this_run = 0
+        self.last_tick: Tick | None = None
+        self.last_event: StepEvent | None = None
+        self._listeners: list = []
+        self._pending: list = []
+        self._last_flush = time.monotonic()
+        self._resumed = False
+        self._task: asyncio.Task | None = None
+        self._stop_requested = False
+
+    # -- configuration and resume ---------------------------------------------------------
+    @property
+    def config(self) -> dict:
+        return {"symbol": self.feed.symbol, "cash": self.account.initial_cash,
+                "fee": self.account.fee, "short": self.short, "long": self.long}
+
+    def _resume(self) -> None:
+        """Rebuild the account from the ledger and the strategy from the newest ticks."""
+        if self._resumed:
+            return
+        stored = self.store.register_bot(self.name, self.config)
+        mismatched = {k: (stored.get(k), v) for k, v in self.config.items() if stored.get(k) != v}
+        if mismatched:
+            what = ", ".join(f"{k}={old!r} (now {new!r})" for k, (old, new) in mismatched.items())
+            raise ConfigError(
+                f"bot {self.name!r} in {self.store.safe_url} was started with {what}: use the "
+                "same settings to resume it, another name, or reset it (jarvis run --reset)"
+            )
+        self.account = PaperAccount.from_ledger(
+            self.account.initial_cash, self.account.fee, self.store.trades(self.name))
+        self.strategy.reset()
+        recent = self.store.recent_ticks(getattr(self.strategy, "warmup", self.long), bot=self.name)
+        for price in recent["close"].to_numpy():
+            self.strategy.update(float(price))
+        self.ticks = self.store.count_ticks(self.name)
+        if len(recent):
+            self.account.last_price = float(recent["close"].iloc[-1])
+            self.last_tick = Tick(self.feed.symbol, recent.index[-1], float(recent["close"].iloc[-1]))
+            self.feed.start_after(recent.index[-1])
+        self._resumed = True
+
+    # -- listeners -----------------------------------------------------------------------
+    def subscribe(self, listener) -> None:
+        """Call ``listener(event: StepEvent)`` after every tick (never let it block)."""
+        self._listeners.append(listener)
+
+    def unsubscribe(self, listener) -> None:
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
+    # -- one tick ------------------------------------------------------------------------
+    async def _fetch(self) -> Tick:
+        """Fetch one tick, retrying transient faults with capped exponential backoff."""
+        delay = self.backoff[0]
+        while True:
+            try:
+                return await self.feed.fetch()
+            except FeedExhausted:
+                raise
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                kind = _retryable(exc)
+                if kind is None:
+                    raise
+                self.faults[kind] += 1
+                self.retries += 1
+                self.last_error = f"{kind}: {_one_line(exc)}"
+                log.warning("%s: %s; retrying in %.1fs", self.name, self.last_error, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.backoff[1])
+
+    async def step(self) -> StepEvent | None:
+        """Fetch and act on one tick. Returns its event, or None when the tick was skipped
+        (a repeat or an older time than the last stored tick)."""
+        self._resume()
+        tick = await self._fetch()
+        return self._process(tick)
+
+    def _process(self, tick: Tick) -> StepEvent | None:
+        if tick.symbol != self.feed.symbol:
+            self.faults["wrong_symbol"] += 1
+            return None
+        last = self.last_tick
+        if last is not None and tick.timestamp <= last.timestamp:
+            kind = "duplicate" if tick.timestamp == last.timestamp else "stale"
+            self.faults[kind] += 1
+            self.last_error = f"{kind}: tick at {tick.timestamp} is not after {last.timestamp}"
+            return None
+        decision = self.strategy.update(tick.close)
+        trade = self.account.fill(decision.entry_exit, tick.symbol, tick.timestamp, tick.close)
+        self._pending.append((tick, trade))
+        if (len(self._pending) >= self.commit_every or trade is not None and not self.feed.durable
+                or time.monotonic() - self._last_flush > 0.5):
+            self.flush()
+        self.last_tick = tick
+        self.ticks += 1
+        self.ticks_this_run += 1
+        event = StepEvent(tick, decision.sma_short, decision.sma_long, decision.signal,
+                          decision.entry_exit, trade, self.account.cash, self.account.position,
+                          self.account.equity(tick.close), self.ticks)
+        self.last_event = event
+        for listener in list(self._listeners):
+            try:
+                listener(event)
+            except Exception as exc:  # a broken listener must not stop trading
+                self.faults["listener"] += 1
+                self.last_error = f"listener {listener!r} failed: {_one_line(exc)}"
+                log.exception("listener failed")
+        return event
+
+    def flush(self) -> None:
+        """Commit the ticks and trades not yet stored (one transaction)."""
+        if self._pending:
+            rows, self._pending = self._pending, []
+            self.store.write(self.name, rows)
+        self._last_flush = time.monotonic()
+
+    # -- loops ---------------------------------------------------------------------------
+    async def run(self, max_ticks: int | None = None) -> int:
+        """Run until the feed is exhausted, ``max_ticks`` ticks are done, or ``stop()``.
+
+        Returns the number of ticks acted on in this run.
+        """
+        if max_ticks is not None and (isinstance(max_ticks, bool) or int(max_ticks) != max_ticks
+                                      or max_ticks < 0):
+            raise ConfigError(f"max_ticks {max_ticks!r}: give a whole number >= 0, or None")
+        self._stop_requested = False
+        self.status = "running"
+        self.ticks_this_run = 0
+        done = 0
+        yielded = time.monotonic()
+        try:
+            self._resume()
+            while not self._stop_requested and (max_ticks is None or done < max_ticks):
+                started = time.monotonic()
+                try:
+                    tick = await self._fetch()
+                except FeedExhausted:
+                    break
+                if self._process(tick) is not None:
+                    done += 1
+                if self.interval > 0:
+                    await asyncio.sleep(max(0.0, self.interval - (time.monotonic() - started)))
+                elif time.monotonic() - yielded > 0.02:
+                    await asyncio.sleep(0)  # let the UI and the Stop button breathe
+                    yielded = time.monotonic()
+            self.flush()
+            self.status = "stopped"
+        except asyncio.CancelledError:
+            self._safe_flush()
+            self.status = "stopped"
+            raise
+        except Exception as exc:
+            self._safe_flush()
+            self.status = "error"
+            self.last_error = _one_line(exc)
+            raise
+        return done
+
+    def _safe_flush(self) -> None:
+        try:
+            self.flush()
+        except Exception as exc:  # pragma: no cover - the database itself failed
+            self.last_error = f"could not store the last ticks: {_one_line(exc)}"
+            log.exception("flush failed")
+
+    def start(self, max_ticks: int | None = None) -> asyncio.Task:
+        """Run the loop as a task on the *running* event loop (Jupyter's own, or panel's).
+
+        A second ``start()`` while running returns the running task. Errors end up in
+        ``status`` and ``last_error``, not lost in the task.
+        """
+        if self._task is not None and not self._task.done():
+            return self._task
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            raise RuntimeError(
+                "Bot.start() needs a running event loop (as in Jupyter or panel serve); in a "
+                "script use asyncio.run(bot.run())"
+            ) from None
+        self.status = "running"
+        self._task = loop.create_task(self.run(max_ticks), name=f"jarvis-bot-{self.name}")
+        self._task.add_done_callback(self._task_done)
+        return self._task
+
+    def _task_done(self, task: asyncio.Task) -> None:
+        if task.cancelled():
+            self.status = "stopped"
+            return
+        exc = task.exception()
+        if exc is not None:
+            self.status = "error"
+            self.last_error = _one_line(exc)
+            log.error("bot %s stopped: %s", self.name, self.last_error)
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    async def stop(self) -> None:
+        """Stop the loop, commit what is pending and close the feed."""
+        self._stop_requested = True
+        task = self._task
+        if task is not None and not task.done() and task is not asyncio.current_task():
+            task.cancel()
+            try:
+                await task
+            except (asyncio.CancelledError, Exception):
+                pass
+        self._safe_flush()
+        await self.feed.close()
+        if self.status != "error":
+            self.status = "stopped"
+
+    # -- reporting -----------------------------------------------------------------------
+    def summary(self) -> dict:
+        """The bot's state in total (all runs): ticks, trades, cash, position, equity."""
+        self._resume()
+        return {"ticks": self.ticks, **self.account.summary()}
+
+    def status_line(self) -> str:
+        parts = [f"{self.name} [{self.feed.spec}] {self.status}", f"ticks {self.ticks}",
+                 f"trades {self.account.trades}"]
+        if self.retries:
+            parts.append(f"retries {self.retries}")
+        if self.last_error:
+            parts.append(f"last error: {self.last_error}")
+        return " | ".join(parts)
+
+    def __repr__(self) -> str:
+        return f"<Bot {self.name!r} {self.feed.spec} {self.status}, {self.ticks} ticks>"
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    msg = text[0] if text else ""
+    name = type(exc).__name__
+    if isinstance(exc, JarvisError):
+        return msg or name
+    return f"{name}: {msg}"[:300] if msg else name

@@ -1,0 +1,300 @@
+"""Where ticks come from. Every feed has ``await feed.fetch() -> Tick`` and ``await feed.close()``.
+
+- ``ExchangeFeed``: live prices from any ccxt exchange, asynchronously (ccxt.async_support).
+- ``ReplayFeed``: recorded candles replayed as ticks (default: the shipped Kraken sample).
+- ``RandomWalkFeed``: a seeded synthetic walk, reproducible.
+- ``open_feed(spec)``: one of the above from a short text such as ``"kraken:BTC/USD"``.
+
+>>> import asyncio
+>>> feed = open_feed("replay:BTC/USD")
+>>> tick = asyncio.run(feed.fetch())
+>>> tick.symbol, str(tick.timestamp), tick.close
+('BTC/USD', '2018-10-01 00:00:00+00:00', 6626.2)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .data import SAMPLES, load_sample, read_prices
+from .errors import ConfigError, FeedExhausted, did_you_mean
+from .ticks import BadTick, Tick, check_symbol, to_utc
+
+__all__ = ["ExchangeFeed", "ReplayFeed", "RandomWalkFeed", "open_feed", "FeedExhausted"]
+
+DEFAULT_SPEC = "replay"
+
+
+class Feed:
+    """Base class. ``durable`` feeds can be replayed from disk, so the bot may group commits."""
+
+    symbol: str = ""
+    spec: str = ""
+    durable = False
+
+    async def fetch(self) -> Tick:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        """Release connections. Safe to call twice."""
+
+    def start_after(self, timestamp) -> None:
+        """Continue after ``timestamp`` (how a resumed bot skips what it already stored).
+
+        A live feed has nothing to skip: its next tick is simply newer.
+        """
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.spec!r})"
+
+
+class ReplayFeed(Feed):
+    """Replays prices as ticks: each candle's close at the candle's time.
+
+    ``source``: a DataFrame, a CSV path (Kraken's OHLCVT layout without header, or a
+    headed CSV with ``timestamp`` and ``close``) or None for the shipped BTC/USD sample.
+    ``pace``: seconds to wait before each tick (0 = as fast as possible).
+    ``start_after``: skip every tick up to and including this time.
+    """
+
+    durable = True
+
+    def __init__(self, source=None, symbol: str | None = None, *, pace: float = 0.0,
+                 start_after=None):
+        if source is None:
+            symbol = symbol or "BTC/USD"
+            frame = load_sample(symbol)
+            self.spec = f"replay:{symbol}"
+        else:
+            frame = read_prices(source)
+            self.spec = "replay:" + (str(source) if not isinstance(source, pd.DataFrame) else "frame")
+            symbol = symbol or _symbol_from_path(source) or "BTC/USD"
+        self.symbol = check_symbol(symbol)
+        self._times = frame.index.asi8.copy()  # int64 nanoseconds, UTC
+        self._closes = frame["close"].to_numpy(dtype=float).copy()
+        self._pos = 0
+        self.pace = float(pace)
+        if start_after is not None:
+            self.start_after(start_after)
+
+    def __len__(self) -> int:
+        return len(self._closes)
+
+    @property
+    def remaining(self) -> int:
+        return len(self._closes) - self._pos
+
+    def start_after(self, timestamp) -> None:
+        ns = to_utc(timestamp).value
+        self._pos = int(np.searchsorted(self._times, ns, side="right"))
+
+    async def fetch(self) -> Tick:
+        if self._pos >= len(self._closes):
+            raise FeedExhausted(f"{self.spec}: all {len(self._closes)} ticks replayed")
+        if self.pace:
+            await asyncio.sleep(self.pace)
+        i = self._pos
+        self._pos = i + 1
+        return Tick(self.symbol, pd.Timestamp(int(self._times[i]), tz="UTC"), float(self._closes[i]))
+
+
+def _symbol_from_path(source) -> str | None:
+    if isinstance(source, (str, Path)):
+        stem = Path(source).name.upper()
+        for sym, fname in SAMPLES.items():
+            if stem.startswith(fname.split("_")[0]):
+                return sym
+    return None
+
+
+class RandomWalkFeed(Feed):
+    """A seeded geometric random walk: the same seed always gives the same ticks.
+
+    One tick per ``step`` of simulated time from ``start``; endless unless ``n`` is given.
+
+    >>> import asyncio
+    >>> a, b = RandomWalkFeed(seed=7), RandomWalkFeed(seed=7)
+    >>> asyncio.run(a.fetch()) == asyncio.run(b.fetch())
+    True
+    """
+
+    durable = True
+    _CHUNK = 4096
+
+    def __init__(self, seed: int = 42, symbol: str = "RND/USD", *, price: float = 100.0,
+                 volatility: float = 0.002, start="2024-01-01", step="1min", n: int | None = None,
+                 pace: float = 0.0):
+        self.seed = int(seed)
+        self.symbol = check_symbol(symbol)
+        self.spec = f"random:{self.seed}"
+        self._price0 = float(price)
+        self._vol = float(volatility)
+        self._t0 = to_utc(start).value
+        self._dt = pd.Timedelta(step).value
+        self.n = n
+        self.pace = float(pace)
+        self._restart()
+
+    def _restart(self):
+        self._rng = np.random.default_rng(self.seed)
+        self._i = 0
+        self._log_price = math.log(self._price0)
+        self._buf = np.empty(0)
+        self._buf_pos = 0
+
+    def _next_price(self) -> float:
+        if self._buf_pos >= len(self._buf):
+            self._buf = self._rng.standard_normal(self._CHUNK) * self._vol
+            self._buf_pos = 0
+        self._log_price += float(self._buf[self._buf_pos])
+        self._buf_pos += 1
+        return round(math.exp(self._log_price), 6)
+
+    def start_after(self, timestamp) -> None:
+        ns = to_utc(timestamp).value
+        self._restart()
+        skip = max(0, (ns - self._t0) // self._dt + 1)
+        for _ in range(int(skip)):
+            self._next_price()
+            self._i += 1
+
+    async def fetch(self) -> Tick:
+        if self.n is not None and self._i >= self.n:
+            raise FeedExhausted(f"{self.spec}: all {self.n} ticks generated")
+        if self.pace:
+            await asyncio.sleep(self.pace)
+        price = self._next_price()
+        ts = pd.Timestamp(self._t0 + self._i * self._dt, tz="UTC")
+        self._i += 1
+        return Tick(self.symbol, ts, price)
+
+
+def exchange_ids() -> list[str]:
+    import ccxt.async_support as ccxt_async
+
+    return list(ccxt_async.exchanges)
+
+
+def _build_exchange(exchange_id: str, config: dict | None = None):
+    import ccxt.async_support as ccxt_async
+
+    if exchange_id not in ccxt_async.exchanges:
+        raise ConfigError(
+            f"unknown exchange {exchange_id!r}: use a ccxt exchange id such as 'kraken', "
+            "'coinbase' or 'binance'." + did_you_mean(exchange_id, ccxt_async.exchanges)
+        )
+    options = {"enableRateLimit": True}
+    options.update(config or {})
+    return getattr(ccxt_async, exchange_id)(options)
+
+
+class ExchangeFeed(Feed):
+    """Live prices from a ccxt exchange, fetched without blocking (ccxt.async_support).
+
+    ``exchange``: an exchange id ('kraken') or an already-built async exchange object.
+    One exchange object serves every fetch: markets are loaded once and ccxt's rate
+    limiter stays on. Public prices need no API key. A tick's time is the exchange's, or
+    the time the answer arrived (UTC) when the exchange gives none (Kraken's ticker
+    gives none). Call ``await feed.close()`` when done (the bot does it on stop).
+    """
+
+    durable = False
+
+    def __init__(self, exchange="kraken", symbol: str = "BTC/USD", *, config: dict | None = None):
+        self.symbol = check_symbol(symbol)
+        if isinstance(exchange, str):
+            self.exchange = _build_exchange(exchange, config)
+        else:
+            self.exchange = exchange
+            if hasattr(exchange, "enableRateLimit"):
+                exchange.enableRateLimit = True
+        self.exchange_id = getattr(self.exchange, "id", type(self.exchange).__name__)
+        self.spec = f"{self.exchange_id}:{self.symbol}"
+        self._markets_checked = False
+
+    async def _check_symbol(self) -> None:
+        import ccxt
+
+        markets = await self.exchange.load_markets()
+        if self.symbol not in markets:
+            raise ccxt.BadSymbol(
+                f"{self.exchange_id} has no market {self.symbol!r}."
+                + did_you_mean(self.symbol, list(markets))
+                + " Symbols use ccxt's unified form BASE/QUOTE."
+            )
+        self._markets_checked = True
+
+    async def fetch(self) -> Tick:
+        if not self._markets_checked:
+            await self._check_symbol()
+        ticker = await self.exchange.fetch_ticker(self.symbol)
+        received = pd.Timestamp.now(tz="UTC")
+        if not isinstance(ticker, dict):
+            raise BadTick(f"{self.spec}: the exchange answered {type(ticker).__name__}, not a ticker")
+        price = ticker.get("last")
+        if price is None:
+            price = ticker.get("close")
+        if price is None:
+            raise BadTick(f"{self.spec}: the ticker has no last price")
+        stamp = ticker.get("timestamp")
+        timestamp = to_utc(stamp) if stamp else received
+        return Tick(self.symbol, timestamp, price)
+
+    async def close(self) -> None:
+        closer = getattr(self.exchange, "close", None)
+        if closer is not None:
+            await closer()
+
+
+def open_feed(spec: str | None = None, **options) -> Feed:
+    """Build a feed from a spec (default: ``$JARVIS_FEED`` or ``"replay"``).
+
+    ``"replay"`` / ``"replay:BTC/USD"`` (shipped sample), ``"replay:path/to.csv"``,
+    ``"random"`` / ``"random:7"`` (seeded walk), ``"kraken:BTC/USD"`` (any ccxt exchange).
+
+    >>> open_feed("random:7")
+    RandomWalkFeed('random:7')
+    >>> open_feed("krakn:BTC/USD")
+    Traceback (most recent call last):
+    ...
+    jarvis_helpers.errors.ConfigError: unknown exchange 'krakn': use a ccxt exchange id such as 'kraken', 'coinbase' or 'binance'. Did you mean: kraken?
+    """
+    if spec is None:
+        spec = os.environ.get("JARVIS_FEED") or DEFAULT_SPEC
+    if not isinstance(spec, str) or not spec.strip():
+        raise ConfigError(f"bad feed spec {spec!r}: {_SPEC_HELP}")
+    spec = spec.strip()
+    kind, _, arg = spec.partition(":")
+    kind = kind.lower()
+    if kind == "replay":
+        if not arg:
+            return ReplayFeed(**options)
+        if arg in SAMPLES:
+            return ReplayFeed(None, arg, **options)
+        if arg.lower().endswith((".csv", ".csv.gz", ".txt")) or Path(arg).exists():
+            return ReplayFeed(arg, **options)
+        raise ConfigError(
+            f"bad feed spec {spec!r}: 'replay:' takes a shipped symbol "
+            f"({', '.join(SAMPLES)}) or a CSV path." + did_you_mean(arg, SAMPLES)
+        )
+    if kind == "random":
+        try:
+            seed = int(arg) if arg else 42
+        except ValueError:
+            raise ConfigError(f"bad feed spec {spec!r}: 'random:' takes an integer seed, e.g. random:7") from None
+        return RandomWalkFeed(seed, **options)
+    if arg:
+        return ExchangeFeed(kind, arg, **options)
+    raise ConfigError(f"unknown feed spec {spec!r}: {_SPEC_HELP}" + did_you_mean(kind, ["replay", "random", "kraken"]))
+
+
+_SPEC_HELP = (
+    "use 'replay', 'replay:BTC/USD', 'replay:path.csv', 'random:SEED' or "
+    "'EXCHANGE:BASE/QUOTE' (for example 'kraken:BTC/USD')"
+)

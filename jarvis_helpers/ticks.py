@@ -1,0 +1,93 @@
+"""The Tick: one observed price of one symbol at one moment, validated once.
+
+>>> t = Tick("BTC/USD", "2020-01-01T00:00Z", 7200.5)
+>>> t.timestamp.isoformat(), t.close
+('2020-01-01T00:00:00+00:00', 7200.5)
+>>> Tick("BTC/USD", "2020-01-01T00:00Z", float("nan"))
+Traceback (most recent call last):
+...
+jarvis_helpers.errors.BadTick: bad price nan for BTC/USD: a price must be a finite number > 0
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+import pandas as pd
+
+from .errors import BadTick, ConfigError
+
+_SYMBOL = re.compile(r"^[A-Za-z0-9.\-_]{1,20}/[A-Za-z0-9.\-_]{1,20}(:[A-Za-z0-9.\-_]{1,20})?$")
+
+
+def check_symbol(symbol) -> str:
+    """Return the symbol if it looks like ``BASE/QUOTE`` (ccxt's unified form), else raise.
+
+    >>> check_symbol("ETH/USD")
+    'ETH/USD'
+    >>> check_symbol("BTCUSD")
+    Traceback (most recent call last):
+    ...
+    jarvis_helpers.errors.ConfigError: bad symbol 'BTCUSD': use ccxt's unified form BASE/QUOTE, for example 'BTC/USD'
+    """
+    if not isinstance(symbol, str) or not _SYMBOL.match(symbol):
+        raise ConfigError(
+            f"bad symbol {symbol!r}: use ccxt's unified form BASE/QUOTE, for example 'BTC/USD'"
+        )
+    return symbol
+
+
+def to_utc(value) -> pd.Timestamp:
+    """A tz-aware UTC Timestamp from a Timestamp, datetime, ISO string or epoch milliseconds.
+
+    Naive times are taken as UTC.
+
+    >>> to_utc(1577836800000).isoformat()
+    '2020-01-01T00:00:00+00:00'
+    """
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if not math.isfinite(value):
+            raise BadTick(f"bad timestamp {value!r}: expected epoch milliseconds")
+        ts = pd.Timestamp(int(value), unit="ms", tz="UTC")
+    else:
+        try:
+            ts = pd.Timestamp(value)
+        except (ValueError, TypeError) as exc:
+            raise BadTick(f"bad timestamp {value!r}: expected a time ({exc})") from None
+        if ts is pd.NaT or pd.isna(ts):
+            raise BadTick(f"bad timestamp {value!r}: a tick needs a time")
+        ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    return ts
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """One price: ``symbol`` (BASE/QUOTE), ``timestamp`` (tz-aware UTC) and ``close`` (float > 0)."""
+
+    symbol: str
+    timestamp: pd.Timestamp
+    close: float
+
+    def __post_init__(self):
+        if not isinstance(self.timestamp, pd.Timestamp) or self.timestamp.tzinfo is None or str(
+            self.timestamp.tzinfo
+        ) != "UTC":
+            object.__setattr__(self, "timestamp", to_utc(self.timestamp))
+        try:
+            close = float(self.close)
+        except (TypeError, ValueError):
+            raise BadTick(
+                f"bad price {self.close!r} for {self.symbol}: a price must be a finite number > 0"
+            ) from None
+        if not (math.isfinite(close) and close > 0):
+            raise BadTick(
+                f"bad price {close!r} for {self.symbol}: a price must be a finite number > 0"
+            )
+        object.__setattr__(self, "close", close)
+
+    @property
+    def micros(self) -> int:
+        """The time as integer microseconds since the epoch (how the Store keys it)."""
+        return self.timestamp.value // 1000
