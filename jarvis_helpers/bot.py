@@ -6,7 +6,7 @@
 >>> asyncio.run(bot.run(max_ticks=500))
 500
 >>> s = bot.summary(); s["ticks"], s["trades"]
-(500, 23)
+(500, 35)
 """
 
 from __future__ import annotations
