@@ -4,6 +4,9 @@ Nothing runs at import time: no database is opened, no network is touched.
 """
 
 from .account import PaperAccount
+# Imported eagerly (it needs nothing heavier than signals): a lazy import would leave the
+# package attribute `backtest` pointing at the submodule once anything imports it.
+from .backtest import backtest
 from .bot import Bot
 from .data import load_sample
 from .errors import FeedExhausted
@@ -19,9 +22,6 @@ __all__ = [
 
 def __getattr__(name):
     # Heavier pieces load on first use, so `import jarvis_helpers` stays light.
-    if name == "backtest":
-        from .backtest import backtest
-        return backtest
     if name == "Dashboard":
         from .dashboard import Dashboard
         return Dashboard

@@ -1,0 +1,480 @@
+"""Backtest the SMA crossover on recorded prices, vectorised, with the live bot's semantics.
+
+The same rules as ``Bot`` (DESIGN.md): the signal from ``signals.generate_signals``, a fill
+at the close of the tick where the signal changes, all cash in on a buy (fee included), the
+whole position out on a sell, a fee on every fill (``account.fill``, the one fill rule).
+Only the loop is gone: every fill is computed at once with numpy.
+
+>>> r = backtest(load_sample("BTC/USD"), short=10, long=20, cash=10_000, fee=0.0026)
+>>> r.stats["n_fills"], round(r.stats["final_equity"], 2), round(r.stats["buy_hold_return"], 4)
+(1015, 3232.17, 0.6219)
+>>> list(r.trades.columns[:4])
+['entry_time', 'entry_price', 'exit_time', 'exit_price']
+>>> table = sweep(load_sample(), shorts=[5, 10], longs=[20, 50])
+>>> table[["short", "long", "n_trades"]].values.tolist()
+[[5, 20, 577], [5, 50, 310], [10, 20, 508], [10, 50, 254]]
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .account import DEFAULT_FEE, check_cash, check_fee, fill
+from .data import SAMPLES, load_sample, read_prices
+from .errors import ConfigError, did_you_mean
+from .signals import check_windows, generate_signals, signal_from
+
+__all__ = ["backtest", "sweep", "sweep_heatmap", "BacktestResult", "prices_from"]
+
+YEAR = 365.25 * 24 * 3600.0
+"""Seconds in a year: crypto trades around the clock, so a year is every hour of it."""
+
+_PRICES_HELP = (
+    "a DataFrame with a 'close' column and a DatetimeIndex (e.g. load_sample()), a price "
+    "Series with a DatetimeIndex, a CSV path, or 'replay' / 'replay:BTC/USD' / 'replay:file.csv'"
+)
+
+
+# -- inputs ------------------------------------------------------------------------------
+def prices_from(prices) -> tuple[pd.Series, str | None]:
+    """Closing prices (float Series, UTC DatetimeIndex) and the symbol if known.
+
+    Accepts what ``backtest`` accepts; validates with ``data.read_prices`` (strictly
+    increasing times, finite prices > 0).
+
+    >>> close, symbol = prices_from("replay:ETH/USD")
+    >>> symbol, str(close.index.tz), close.name
+    ('ETH/USD', 'UTC', 'close')
+    >>> prices_from("kraken:BTC/USD")
+    Traceback (most recent call last):
+    ...
+    jarvis_helpers.errors.ConfigError: cannot backtest on 'kraken:BTC/USD': a backtest needs recorded prices: give a DataFrame with a 'close' column and a DatetimeIndex (e.g. load_sample()), a price Series with a DatetimeIndex, a CSV path, or 'replay' / 'replay:BTC/USD' / 'replay:file.csv'
+    """
+    symbol = None
+    if isinstance(prices, pd.Series):
+        if not isinstance(prices.index, pd.DatetimeIndex):
+            raise ConfigError(
+                f"the price Series has a {type(prices.index).__name__}: a backtest needs times, "
+                f"give {_PRICES_HELP}"
+            )
+        frame = read_prices(prices.to_frame("close"))
+    elif isinstance(prices, pd.DataFrame):
+        if "close" not in prices.columns:
+            raise ConfigError(
+                f"the DataFrame has no 'close' column (found {', '.join(map(repr, prices.columns))}): "
+                f"give {_PRICES_HELP}"
+            )
+        cols = ["close"] + (["timestamp"] if "timestamp" in prices.columns else [])
+        frame = read_prices(prices[cols])
+    elif isinstance(prices, (str, Path)):
+        text = str(prices).strip()
+        kind, _, arg = text.partition(":")
+        if text in SAMPLES:
+            symbol, frame = text, load_sample(text)
+        elif kind.lower() == "replay" and (not arg or arg in SAMPLES):
+            symbol = arg or "BTC/USD"
+            frame = load_sample(symbol)
+        elif kind.lower() == "replay" and Path(arg).exists():
+            frame = read_prices(arg)
+            symbol = _symbol_of(arg)
+        elif Path(text).exists():
+            frame = read_prices(text)
+            symbol = _symbol_of(text)
+        elif kind.lower() == "replay":
+            raise ConfigError(
+                f"cannot backtest on {text!r}: 'replay:' takes a shipped symbol "
+                f"({', '.join(SAMPLES)}) or an existing CSV path." + did_you_mean(arg, SAMPLES)
+            )
+        elif text.lower().endswith((".csv", ".csv.gz", ".txt")):
+            raise ConfigError(f"price file {text!r} does not exist: give a CSV path")
+        else:
+            raise ConfigError(
+                f"cannot backtest on {text!r}: a backtest needs recorded prices: give {_PRICES_HELP}"
+            )
+    else:
+        raise ConfigError(f"cannot backtest on a {type(prices).__name__}: give {_PRICES_HELP}")
+    close = frame["close"].astype(float)
+    close.name = "close"
+    return close, symbol
+
+
+def _symbol_of(path) -> str | None:
+    stem = Path(str(path)).name.upper()
+    for sym, fname in SAMPLES.items():
+        if stem.startswith(fname.split("_")[0]):
+            return sym
+    return None
+
+
+# -- the simulation ----------------------------------------------------------------------
+def _simulate(close: np.ndarray, signal: np.ndarray, change: np.ndarray, cash: float,
+              fee: float) -> dict:
+    """Every fill at once. ``change`` is entry/exit: +1 buy, -1 sell at that bar's close.
+
+    Signals alternate 0 -> 1 -> 0, so fills alternate buy, sell, buy... starting with a
+    buy, exactly as ``PaperAccount.fill`` acts on them in the live loop. Each closed round
+    trip multiplies the cash by a growth factor; the fill rule applied to one unit of cash
+    gives that factor, a cumulative product gives the cash before every buy, and the fill
+    rule applied to those gives units, fees and the cash after every sell.
+    """
+    buys = np.flatnonzero(change > 0)
+    sells = np.flatnonzero(change < 0)
+    n, m = len(buys), len(sells)
+    entry, exit_ = close[buys], close[sells]
+    one_unit, _, _, _ = fill("buy", 1.0, 0.0, entry[:m], fee)
+    _, _, growth, _ = fill("sell", 0.0, one_unit, exit_, fee)
+    cash_levels = cash * np.concatenate(([1.0], np.cumprod(growth)))  # cash while flat
+    cash_before = cash_levels[:n]
+    units, buy_fee, _, _ = fill("buy", cash_before, 0.0, entry, fee)
+    _, sell_fee, cash_after, _ = fill("sell", 0.0, units[:m], exit_, fee)
+    cash_levels[1:] = cash_after  # the rule's own result for each sell
+    # Equity per bar: units x close while in the market, else the cash after the last sell.
+    holding = signal > 0
+    if n:
+        k = np.cumsum(change > 0)  # buys so far; while flat, as many sells
+        equity = np.where(holding, units[np.maximum(k - 1, 0)] * close,
+                          cash_levels[np.minimum(k, m)])
+    else:
+        equity = np.full(len(close), cash)
+    return {"buys": buys, "sells": sells, "units": units, "buy_fee": np.asarray(buy_fee, float),
+            "sell_fee": np.asarray(sell_fee, float), "cash_before": cash_before,
+            "cash_after": np.asarray(cash_after, float), "equity": equity, "holding": holding}
+
+
+def _stats(times: np.ndarray, close: np.ndarray, sim: dict, cash: float, fee: float) -> dict:
+    """Figures of one simulation as plain floats/ints/ISO strings (None when undefined)."""
+    equity = sim["equity"]
+    n_bars = len(equity)
+    final = float(equity[-1])
+    span = (times[-1] - times[0]) / 1e9
+    years = span / YEAR
+    growth = final / cash
+    cagr = growth ** (1.0 / years) - 1.0 if years > 0 and growth > 0 else None
+    volatility = sharpe = None
+    if n_bars > 2:
+        rets = equity[1:] / equity[:-1] - 1.0
+        step = float(np.median(np.diff(times))) / 1e9
+        per_year = YEAR / step
+        sd = float(rets.std(ddof=1))
+        volatility = sd * math.sqrt(per_year)
+        sharpe = float(rets.mean()) / sd * math.sqrt(per_year) if sd > 0 else None
+    peak = np.maximum.accumulate(equity)
+    drawdown = equity / peak - 1.0
+    trough = int(np.argmin(drawdown))
+    max_dd = float(drawdown[trough])
+    dd_start = dd_end = None
+    if max_dd < 0:
+        start = int(np.flatnonzero(equity[: trough + 1] == peak[trough])[-1])
+        dd_start, dd_end = _iso(times[start]), _iso(times[trough])
+    buys, sells = sim["buys"], sim["sells"]
+    pnl_closed = sim["cash_after"] - sim["cash_before"][: len(sells)]
+    units_bh, _, _, _ = fill("buy", cash, 0.0, float(close[0]), fee)
+    fees_paid = float(sim["buy_fee"].sum() + sim["sell_fee"].sum())
+    return {
+        "start": _iso(times[0]),
+        "end": _iso(times[-1]),
+        "bars": int(n_bars),
+        "cash": float(cash),
+        "fee": float(fee),
+        "final_equity": final,
+        "total_return": growth - 1.0,
+        "cagr": _num(cagr),
+        "volatility": _num(volatility),
+        "sharpe": _num(sharpe),
+        "max_drawdown": max_dd,
+        "max_drawdown_start": dd_start,
+        "max_drawdown_end": dd_end,
+        "n_trades": int(len(buys)),
+        "n_closed": int(len(sells)),
+        "n_fills": int(len(buys) + len(sells)),
+        "win_rate": float((pnl_closed > 0).mean()) if len(sells) else None,
+        "fees_paid": fees_paid,
+        "exposure": float(sim["holding"].mean()),
+        "buy_hold_return": float(units_bh * close[-1] / cash - 1.0),
+    }
+
+
+def _num(value) -> float | None:
+    return None if value is None or not math.isfinite(value) else float(value)
+
+
+def _iso(ns) -> str:
+    return pd.Timestamp(int(ns), tz="UTC").isoformat()
+
+
+# -- the result ----------------------------------------------------------------------------
+@dataclass
+class BacktestResult:
+    """What a backtest gives back.
+
+    - ``trades``: one row per round trip (entry/exit time and price, units, fees, pnl,
+      return, bars held, status 'closed' or 'open'; an open last position has no exit and
+      its pnl is marked to the last close, so ``trades.pnl.sum() == final_equity - cash``).
+    - ``fills``: one row per fill, like the bot's ledger (side, price, units, fee, cash,
+      position), indexed by UTC time.
+    - ``equity``: cash plus position at every bar's close (UTC index); ``buy_hold``: the
+      same for buying once at the first close; ``drawdown``: equity below its running peak.
+    - ``signals``: the ``generate_signals`` frame the trades came from.
+    - ``stats``: plain numbers for ``json.dumps`` (None where a figure is undefined).
+    """
+
+    symbol: str | None
+    short: int
+    long: int
+    cash: float
+    fee: float
+    signals: pd.DataFrame
+    trades: pd.DataFrame
+    fills: pd.DataFrame
+    equity: pd.Series
+    buy_hold: pd.Series
+    stats: dict = field(default_factory=dict)
+
+    @property
+    def drawdown(self) -> pd.Series:
+        dd = self.equity / self.equity.cummax() - 1.0
+        dd.name = "drawdown"
+        return dd
+
+    def __repr__(self) -> str:
+        s = self.stats
+        return (f"<BacktestResult {self.symbol or 'prices'} SMA {self.short}/{self.long}: "
+                f"{s['n_trades']} trades, total return {s['total_return']:+.2%}, "
+                f"final equity {s['final_equity']:,.2f}>")
+
+    def report(self) -> str:
+        """A short text summary for people (the CLI prints it)."""
+        s = self.stats
+
+        def pct(v):
+            return "n/a" if v is None else f"{v:+.2%}"
+
+        def num(v):
+            return "n/a" if v is None else f"{v:.2f}"
+
+        dd_when = (f" ({s['max_drawdown_start'][:10]} to {s['max_drawdown_end'][:10]})"
+                   if s["max_drawdown_start"] else "")
+        win = "n/a" if s["win_rate"] is None else f"{s['win_rate']:.1%}"
+        open_note = " (last one still open)" if s["n_trades"] > s["n_closed"] else ""
+        lines = [
+            f"Backtest {self.symbol or 'prices'}: SMA {self.short}/{self.long}, fee {self.fee:.2%} "
+            f"per fill, {s['bars']:,} bars from {s['start'][:10]} to {s['end'][:10]}",
+            f"  final equity   {s['final_equity']:,.2f} (from {s['cash']:,.2f})",
+            f"  total return   {pct(s['total_return'])}   buy & hold {pct(s['buy_hold_return'])}",
+            f"  CAGR           {pct(s['cagr'])}   volatility {num(s['volatility'])}   "
+            f"Sharpe {num(s['sharpe'])}",
+            f"  max drawdown   {pct(s['max_drawdown'])}{dd_when}",
+            f"  trades         {s['n_trades']} round trips{open_note}, win rate {win}, "
+            f"fees paid {s['fees_paid']:,.2f}",
+            f"  exposure       {s['exposure']:.1%} of the time in the market",
+        ]
+        return "\n".join(lines)
+
+    # -- plots (hvplot; load the notebook extension before calling these) ----------------
+    def plot_equity(self, **opts):
+        """Equity of the strategy against buying and holding, as an hvplot line chart."""
+        import hvplot.pandas  # noqa: F401
+
+        frame = pd.DataFrame({"strategy": self.equity, "buy & hold": self.buy_hold})
+        defaults = dict(title=f"Equity: SMA {self.short}/{self.long} vs buy & hold",
+                        ylabel="equity", xlabel="", height=300, responsive=True,
+                        grid=True, legend="top_left")
+        return frame.hvplot.line(**{**defaults, **opts})
+
+    def plot_drawdown(self, **opts):
+        """How far equity sits below its running peak, as a filled area."""
+        import hvplot.pandas  # noqa: F401
+
+        defaults = dict(title="Drawdown", ylabel="drawdown", xlabel="", height=200,
+                        responsive=True, color="crimson", alpha=0.5, grid=True)
+        return self.drawdown.hvplot.area(**{**defaults, **opts})
+
+    def plot_trades(self, **opts):
+        """The close with the SMAs and buy (green ▲) / sell (red ▼) markers."""
+        import hvplot.pandas  # noqa: F401
+
+        sig = self.signals
+        defaults = dict(height=350, responsive=True, xlabel="", ylabel="price", grid=True,
+                        title=f"{self.symbol or 'prices'}: trades of SMA {self.short}/{self.long}")
+        lines = sig.drop(columns=["signal", "entry/exit"]).hvplot.line(**{**defaults, **opts})
+        fills = self.fills
+        buys = fills[fills["side"] == "buy"]["price"].rename("buy")
+        sells = fills[fills["side"] == "sell"]["price"].rename("sell")
+        marks = dict(size=80, xlabel="", ylabel="price")
+        return (lines
+                * buys.hvplot.scatter(marker="triangle", color="green", label="buy", **marks)
+                * sells.hvplot.scatter(marker="inverted_triangle", color="red", label="sell",
+                                       **marks))
+
+    def plot(self):
+        """Equity, drawdown and trades, stacked."""
+        return (self.plot_equity() + self.plot_drawdown() + self.plot_trades()).cols(1)
+
+
+# -- the public functions ------------------------------------------------------------------
+def backtest(prices, short: int = 10, long: int = 20, cash=10_000, fee=DEFAULT_FEE) -> BacktestResult:
+    """Backtest the SMA(short)/SMA(long) crossover on ``prices`` with the bot's rules.
+
+    ``prices``: a DataFrame with ``close`` and a DatetimeIndex (``load_sample()``), a
+    Series, a CSV path, or ``"replay:BTC/USD"``. ``cash``: starting cash; ``fee``: rate per
+    fill (0.0026 = 0.26 %). Returns a ``BacktestResult``.
+
+    >>> hours = pd.date_range("2020-01-01", periods=12, freq="h", tz="UTC")
+    >>> prices = pd.Series([5, 4, 3, 2, 1, 2, 3, 4, 5, 6, 5, 4], index=hours, dtype=float)
+    >>> r = backtest(prices, short=2, long=4, cash=90, fee=0)
+    >>> r.trades[["entry_price", "exit_price", "units", "pnl"]].values.tolist()
+    [[3.0, 4.0, 30.0, 30.0]]
+    >>> r.equity.tolist()[5:]
+    [90.0, 90.0, 120.0, 150.0, 180.0, 150.0, 120.0]
+    >>> backtest(load_sample(), short=20, long=10)
+    Traceback (most recent call last):
+    ...
+    jarvis_helpers.errors.ConfigError: short window 20 must be smaller than long window 10 (for example short=10, long=20)
+    """
+    short, long = check_windows(short, long)
+    cash, fee = check_cash(cash), check_fee(fee)
+    close, symbol = prices_from(prices)
+    signals = generate_signals(close, short, long)
+    values = signals["close"].to_numpy()
+    signal = signals["signal"].to_numpy()
+    change = signals["entry/exit"].to_numpy()
+    sim = _simulate(values, signal, change, cash, fee)
+    times = close.index.asi8
+    stats = _stats(times, values, sim, cash, fee)
+    stats.update(symbol=symbol, short=short, long=long)
+    index = close.index
+    equity = pd.Series(sim["equity"], index=index, name="equity")
+    units_bh, _, _, _ = fill("buy", cash, 0.0, float(values[0]), fee)
+    buy_hold = pd.Series(units_bh * values, index=index, name="buy & hold")
+    return BacktestResult(symbol, short, long, cash, fee, signals, _trades_frame(index, values, sim),
+                          _fills_frame(index, values, sim), equity, buy_hold, stats)
+
+
+def _trades_frame(index: pd.DatetimeIndex, close: np.ndarray, sim: dict) -> pd.DataFrame:
+    buys, sells = sim["buys"], sim["sells"]
+    n, m = len(buys), len(sells)
+    exit_idx = np.concatenate([sells, np.full(n - m, len(close) - 1)]).astype(np.int64)
+    exit_time = pd.DatetimeIndex(index[exit_idx]) if n else index[:0]
+    exit_price = close[exit_idx] if n else np.empty(0)
+    sell_fee = np.concatenate([sim["sell_fee"], np.zeros(n - m)])
+    # closed: cash after the sell; open: the position marked to the last close
+    value = np.concatenate([sim["cash_after"], sim["units"][m:] * close[-1]])
+    pnl = value - sim["cash_before"]
+    closed = np.arange(n) < m
+    frame = pd.DataFrame({
+        "entry_time": index[buys],
+        "entry_price": close[buys],
+        "exit_time": exit_time.where(closed, pd.NaT) if n else exit_time,
+        "exit_price": np.where(closed, exit_price, np.nan),
+        "units": sim["units"],
+        "entry_fee": sim["buy_fee"],
+        "exit_fee": sell_fee,
+        "fees": sim["buy_fee"] + sell_fee,
+        "pnl": pnl,
+        "return": pnl / sim["cash_before"],
+        "bars": exit_idx - buys,
+        "status": np.where(closed, "closed", "open"),
+    })
+    return frame
+
+
+def _fills_frame(index: pd.DatetimeIndex, close: np.ndarray, sim: dict) -> pd.DataFrame:
+    buys, sells = sim["buys"], sim["sells"]
+    n, m = len(buys), len(sells)
+    at = np.empty(n + m, dtype=np.int64)
+    at[0::2], at[1::2] = buys, sells
+    units = np.empty(n + m)
+    units[0::2], units[1::2] = sim["units"], sim["units"][:m]
+    fees = np.empty(n + m)
+    fees[0::2], fees[1::2] = sim["buy_fee"], sim["sell_fee"]
+    cash = np.zeros(n + m)
+    cash[1::2] = sim["cash_after"]
+    side = np.where(np.arange(n + m) % 2 == 0, "buy", "sell")
+    return pd.DataFrame(
+        {"side": side, "price": close[at], "units": units, "fee": fees, "cash": cash,
+         "position": np.where(side == "buy", units, 0.0)},
+        index=pd.DatetimeIndex(index[at], name="timestamp"),
+    )
+
+
+def sweep(prices, shorts, longs, cash=10_000, fee=DEFAULT_FEE) -> pd.DataFrame:
+    """Backtest every (short, long) pair with short < long: one tidy row per pair.
+
+    Columns: ``short``, ``long`` and the figures of ``stats`` (total_return, sharpe,
+    max_drawdown, n_trades...). Each SMA is computed once and shared between pairs.
+
+    >>> sweep(load_sample(), shorts=[30], longs=[10])
+    Traceback (most recent call last):
+    ...
+    jarvis_helpers.errors.ConfigError: no (short, long) pair with short < long in shorts [30] and longs [10]: for example shorts=range(5, 50, 5), longs=range(20, 200, 10)
+    """
+    cash, fee = check_cash(cash), check_fee(fee)
+    shorts, longs = _windows(shorts, "shorts"), _windows(longs, "longs")
+    pairs = [check_windows(s, lo) for s in shorts for lo in longs if s < lo]
+    if not pairs:
+        raise ConfigError(
+            f"no (short, long) pair with short < long in shorts {shorts} and longs {longs}: "
+            "for example shorts=range(5, 50, 5), longs=range(20, 200, 10)"
+        )
+    close, _ = prices_from(prices)
+    values = close.to_numpy()
+    times = close.index.asi8
+    sma = {w: close.rolling(window=w).mean().to_numpy()  # as generate_signals computes it
+           for w in sorted({w for pair in pairs for w in pair})}
+    rows = []
+    for s, lo in pairs:
+        signal = signal_from(sma[s], sma[lo])
+        change = np.diff(signal, prepend=0.0)
+        stats = _stats(times, values, _simulate(values, signal, change, cash, fee), cash, fee)
+        rows.append({"short": s, "long": lo, **stats})
+    return pd.DataFrame(rows)
+
+
+def _windows(values, label: str) -> list[int]:
+    if isinstance(values, (int, np.integer)) and not isinstance(values, bool):
+        values = [values]
+    try:
+        items = list(values)
+    except TypeError:
+        raise ConfigError(
+            f"{label} {values!r} is not a list of windows: give whole numbers, e.g. range(5, 50, 5)"
+        ) from None
+    if not items:
+        raise ConfigError(f"{label} is empty: give at least one window, e.g. range(5, 50, 5)")
+    out = []
+    for v in items:
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer, float)) or v != int(v) or v < 1:
+            raise ConfigError(
+                f"{label} holds {v!r}: windows are whole numbers >= 1, e.g. range(5, 50, 5)"
+            )
+        out.append(int(v))
+    return out
+
+
+def sweep_heatmap(table: pd.DataFrame, metric: str = "total_return", **opts):
+    """A heatmap of one ``sweep`` figure over the (long, short) grid.
+
+    >>> sweep_heatmap(pd.DataFrame({"short": [5], "long": [20], "sharpe": [1.0]}), "shrpe")
+    Traceback (most recent call last):
+    ...
+    jarvis_helpers.errors.ConfigError: metric 'shrpe' is not a column of the sweep table: choose one of sharpe. Did you mean: sharpe?
+    """
+    choices = [c for c in table.columns if c not in ("short", "long")
+               and pd.api.types.is_numeric_dtype(table[c])]
+    if metric not in choices:
+        raise ConfigError(
+            f"metric {metric!r} is not a column of the sweep table: choose one of "
+            f"{', '.join(choices)}." + did_you_mean(metric, choices)
+        )
+    import hvplot.pandas  # noqa: F401
+
+    defaults = dict(x="long", y="short", C=metric, cmap="RdYlGn", colorbar=True, height=350,
+                    width=500, title=f"{metric} by SMA windows", xlabel="long window",
+                    ylabel="short window", tools=["hover"])
+    return table.hvplot.heatmap(**{**defaults, **opts})
+
