@@ -92,6 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--reset", action="store_true",
                      help="delete this bot's stored ticks and trades first (other bots are kept)")
     run.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    run.add_argument("--progress", type=_seconds, default=2.0, metavar="S",
+                     help="seconds between progress lines on stderr (2)")
     strategy_args(run)
 
     bt = sub.add_parser("backtest", help="backtest the SMA crossover over recorded history")
@@ -170,7 +172,7 @@ async def _run_async(bot, args) -> int:
             loop.add_signal_handler(sig, on_signal)
         except (NotImplementedError, RuntimeError):  # pragma: no cover - not on Windows
             pass
-    progress = None if args.quiet else asyncio.ensure_future(_progress(bot))
+    progress = None if args.quiet else asyncio.ensure_future(_progress(bot, args.progress))
     status = 0
     try:
         await task
@@ -193,7 +195,7 @@ async def _run_async(bot, args) -> int:
 async def _progress(bot, every: float = 2.0) -> None:
     started = time.monotonic()
     while True:
-        await asyncio.sleep(every)
+        await asyncio.sleep(max(every, 0.01))
         rate = bot.ticks_this_run / max(1e-9, time.monotonic() - started)
         print(f"{PROG}: {bot.status_line()} | {rate:,.0f} ticks/s", file=sys.stderr, flush=True)
 
