@@ -52,7 +52,7 @@ def _retryable(exc: BaseException) -> str | None:
     """The fault kind if the loop should wait and try again, else None."""
     import ccxt
 
-    if isinstance(exc, ccxt.RateLimitExceeded):
+    if isinstance(exc, (ccxt.RateLimitExceeded, ccxt.DDoSProtection)):
         return "rate_limit"
     if isinstance(exc, ccxt.RequestTimeout) or isinstance(exc, asyncio.TimeoutError):
         return "timeout"
@@ -255,7 +255,7 @@ class Bot:
         except Exception as exc:
             self._safe_flush()
             self.status = "error"
-            self.last_error = _one_line(exc)
+            self.last_error = _one_line(exc) + _advice(exc)
             raise
         return done
 
@@ -293,7 +293,7 @@ class Bot:
         exc = task.exception()
         if exc is not None:
             self.status = "error"
-            self.last_error = _one_line(exc)
+            self.last_error = _one_line(exc) + _advice(exc)
             log.error("bot %s stopped: %s", self.name, self.last_error)
 
     @property
@@ -332,6 +332,24 @@ class Bot:
 
     def __repr__(self) -> str:
         return f"<Bot {self.name!r} {self.feed.spec} {self.status}, {self.ticks} ticks>"
+
+
+def _advice(exc: BaseException) -> str:
+    """What to fix, for the exchange errors that stop the bot (they are never retried)."""
+    import ccxt
+
+    text = str(exc)
+    if isinstance(exc, (ccxt.AuthenticationError, ccxt.PermissionDenied, ccxt.AccountNotEnabled)):
+        return (" -- the exchange refused the API key: check JARVIS_API_KEY and JARVIS_API_SECRET "
+                "(environment or .env); public prices need no key")
+    if "BASE/QUOTE" in text:  # ExchangeFeed's own BadSymbol already says what to fix
+        return ""
+    if isinstance(exc, ccxt.BadSymbol) or "pair" in text.lower() or "symbol" in text.lower():
+        return (" -- check the symbol: ccxt's unified BASE/QUOTE form, one the exchange lists "
+                "(for example 'BTC/USD')")
+    if isinstance(exc, ccxt.ExchangeError):
+        return " -- the exchange refused the request: check the symbol and any API keys"
+    return ""
 
 
 def _one_line(exc: BaseException) -> str:

@@ -233,7 +233,12 @@ class ExchangeFeed(Feed):
     async def fetch(self) -> Tick:
         if not self._markets_checked:
             await self._check_symbol()
-        ticker = await self.exchange.fetch_ticker(self.symbol)
+        try:
+            ticker = await self.exchange.fetch_ticker(self.symbol)
+        except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
+            # ccxt parsed an answer it could not read (e.g. a price "NaN"): a bad tick, not
+            # a bug; ccxt's own errors are not ValueErrors and pass through unchanged.
+            raise BadTick(f"{self.spec}: unreadable ticker ({type(exc).__name__}: {exc})") from None
         received = pd.Timestamp.now(tz="UTC")
         if not isinstance(ticker, dict):
             raise BadTick(f"{self.spec}: the exchange answered {type(ticker).__name__}, not a ticker")
