@@ -1,0 +1,374 @@
+"""The streaming dashboard: the bot's prices, signals, trades and account, live.
+
+The pipeline, one way::
+
+    bot listener ─▶ pending list ─▶ flush (<= max_fps per second) ─▶ streamz Stream
+        ─▶ sink ─▶ HoloViews Buffers (bounded backlog) ─▶ DynamicMaps ─▶ Panel layout
+
+The listener only appends the bot's ``StepEvent`` to a list, so the bot never waits for
+the page. A flush turns the rows since the last one into ONE small DataFrame (never more
+than ``backlog`` rows, however many ticks came) and emits it; the Buffers keep the newest
+``backlog`` rows and the plots redraw once per flush. Shown in a notebook or served, the
+dashboard flushes itself on a timer; elsewhere call ``flush()``.
+
+>>> import asyncio
+>>> from jarvis_helpers import Bot, Store, Dashboard
+>>> bot = Bot("replay", Store("sqlite://"), interval=0)
+>>> dash = Dashboard(bot, backlog=100)
+>>> asyncio.run(bot.run(max_ticks=500))
+500
+>>> dash.flush()  # 500 new ticks, but only the newest 100 can be seen: 100 rows sent
+100
+>>> len(dash.buffers["ticks"].data), dash.updates, dash.flush()
+(100, 1, 0)
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import time
+from collections import deque
+
+import numpy as np
+import pandas as pd
+
+from .account import PaperAccount
+from .errors import ConfigError
+from .signals import generate_signals
+
+COLUMNS = ["close", "sma_short", "sma_long", "signal", "entry_exit", "cash", "position", "equity"]
+TABLE_BACKLOG = 10
+ACCOUNT_FIELDS = [("cash", "cash", "{:,.2f}"), ("position", "position", "{:,.6f}"),
+                  ("equity", "equity", "{:,.2f}"), ("pnl", "P&amp;L", "{:+,.2f}"),
+                  ("trades", "trades", "{:d}")]
+
+
+def _example() -> pd.DataFrame:
+    """An empty frame with the columns and dtypes every update carries."""
+    index = pd.DatetimeIndex([], dtype="datetime64[ns]", name="timestamp")
+    return pd.DataFrame({c: pd.Series([], dtype=float) for c in COLUMNS}, index=index)
+
+
+def _check_positive(label: str, value, kind=int):
+    ok = not isinstance(value, bool) and isinstance(value, (int, float, np.integer, np.floating))
+    if not ok or not math.isfinite(value) or value <= 0 or (kind is int and int(value) != value):
+        what = "a whole number >= 1" if kind is int else "a number > 0"
+        raise ConfigError(f"{label}={value!r}: give {what}")
+    return kind(value)
+
+
+class Dashboard:
+    """A live view of one ``Bot``: prices, SMAs with buy/sell markers, a signals table,
+    the account, the equity curve and a status line.
+
+    ``backlog``: rows kept by the plots (the newest ones). ``max_fps``: at most this many
+    page updates per second, each carrying only the rows since the last one. Attaching to
+    a bot with history shows what its Store holds. ``panel()`` (or just displaying the
+    object) gives the Panel layout.
+    """
+
+    def __init__(self, bot, backlog: int = 1000, max_fps: float = 10, title: str = "JARVIS"):
+        from streamz import Stream
+        from holoviews.streams import Buffer
+
+        self.bot = bot
+        self.backlog = _check_positive("backlog", backlog)
+        self.max_fps = _check_positive("max_fps", max_fps, float)
+        self.title = title
+        self.updates = 0  # flushes that sent rows
+        self.rows_sent = 0
+        self.rows_dropped = 0  # rows that arrived but were older than the backlog at flush time
+        self.rows_per_update: deque[int] = deque(maxlen=1000)
+        self.last_flush = 0.0
+        self._pending: list = []
+        self._layout = None
+        self._timer = None
+        self._closed = False
+        self._status_text = ""
+        self._account: dict = {}
+        self._ledger_trades = 0
+        self._table_count = -1
+        self._min_gap = 1.0 / self.max_fps
+        self._account_shown: dict = {}
+
+        example = _example()
+        self.stream = Stream(stream_name="jarvis-rows")
+        self.buffers = {
+            "ticks": Buffer(example, length=self.backlog),
+            "table": Buffer(example, length=TABLE_BACKLOG),
+        }
+        self._sinks = [self.stream.sink(buf.send) for buf in self.buffers.values()]
+
+        history = self.history()
+        if len(history):
+            self.stream.emit(history)
+            last = history.iloc[-1]
+            self._account = {"cash": float(last["cash"]), "position": float(last["position"]),
+                             "equity": float(last["equity"])}
+        bot.subscribe(self._on_event)
+
+    # -- data ----------------------------------------------------------------------------
+    def _on_event(self, event) -> None:
+        # Called by the bot after every tick: keep it this cheap.
+        self._pending.append(event)
+
+    @property
+    def pending(self) -> int:
+        """Events received and not yet sent to the plots."""
+        return len(self._pending)
+
+    def history(self) -> pd.DataFrame:
+        """The newest ``backlog`` ticks the Store holds for this bot, as update rows
+        (SMAs recomputed with ``generate_signals``, the account replayed from the ledger)."""
+        bot = self.bot
+        try:
+            bot.flush()  # a running bot may hold ticks not committed yet
+        except Exception:  # noqa: BLE001 - history is best effort; the bot reports its errors
+            pass
+        ticks = bot.store.recent_ticks(self.backlog + bot.long, bot=bot.name)
+        if ticks.empty:
+            return _example()
+        signals = generate_signals(ticks["close"], bot.short, bot.long)
+        acct = PaperAccount(bot.account.initial_cash, bot.account.fee)
+        times, cash, position, sides = [], [], [], {}
+        for trade in bot.store.trades(bot.name):
+            acct.apply(trade)
+            times.append(trade.timestamp.value)
+            cash.append(acct.cash)
+            position.append(acct.position)
+            sides[trade.timestamp.value] = 1.0 if trade.side == "buy" else -1.0
+        self._ledger_trades = acct.trades
+        tick_ns = ticks.index.as_unit("ns").asi8
+        at = np.searchsorted(np.asarray(times, dtype="int64"), tick_ns, side="right") - 1
+        cash_arr = np.where(at >= 0, np.asarray(cash + [acct.initial_cash])[at], acct.initial_cash)
+        pos_arr = np.where(at >= 0, np.asarray(position + [0.0])[at], 0.0)
+        close = signals["close"].to_numpy()
+        frame = pd.DataFrame({
+            "close": close,
+            "sma_short": signals[f"sma{bot.short}"].to_numpy(),
+            "sma_long": signals[f"sma{bot.long}"].to_numpy(),
+            "signal": signals["signal"].to_numpy(),
+            "entry_exit": np.array([sides.get(int(t), 0.0) for t in tick_ns]),
+            "cash": cash_arr,
+            "position": pos_arr,
+            "equity": cash_arr + pos_arr * close,
+        }, index=pd.DatetimeIndex(tick_ns.astype("datetime64[ns]"), name="timestamp"))
+        return frame.iloc[-self.backlog:]
+
+    @staticmethod
+    def rows(events) -> pd.DataFrame:
+        """One update's DataFrame from StepEvents (naive UTC index, as Bokeh wants)."""
+        trades = [e.trade for e in events]
+        frame = pd.DataFrame({
+            "close": [e.tick.close for e in events],
+            "sma_short": [e.sma_short for e in events],
+            "sma_long": [e.sma_long for e in events],
+            "signal": [float(e.signal) for e in events],
+            "entry_exit": [0.0 if t is None else (1.0 if t.side == "buy" else -1.0) for t in trades],
+            "cash": [e.cash for e in events],
+            "position": [e.position for e in events],
+            "equity": [e.equity for e in events],
+        }, index=pd.DatetimeIndex(
+            np.array([e.tick.timestamp.value for e in events], dtype="int64").astype("datetime64[ns]"),
+            name="timestamp"))
+        return frame
+
+    def flush(self) -> int:
+        """Send the rows that came since the last flush (at most ``backlog``) to the plots,
+        refresh the account and the status line. Returns the number of rows sent."""
+        events, self._pending = self._pending, []
+        if len(events) > self.backlog:
+            self.rows_dropped += len(events) - self.backlog
+            events = events[-self.backlog:]
+        self.last_flush = time.monotonic()
+        if events:
+            self.stream.emit(self.rows(events))
+            self.updates += 1
+            self.rows_sent += len(events)
+            self.rows_per_update.append(len(events))
+            last = events[-1]
+            self._account = {"cash": last.cash, "position": last.position, "equity": last.equity}
+        self._refresh_widgets()
+        return len(events)
+
+    # -- text ----------------------------------------------------------------------------
+    def status_text(self) -> str:
+        """The status line: bot, feed, running/stopped/error, ticks, retries, last error."""
+        bot = self.bot
+        parts = [f"{bot.name}", f"feed {bot.feed.spec}", bot.status, f"ticks {bot.ticks}",
+                 f"trades {self.account()['trades']}"]
+        if bot.retries:
+            parts.append(f"retries {bot.retries}")
+        if bot.last_error:
+            parts.append(f"last error: {bot.last_error}")
+        return " | ".join(parts)
+
+    def account(self) -> dict:
+        """Cash, position, equity, P&L and trades as last sent to the page."""
+        acct = self.bot.account
+        values = dict(self._account) or {"cash": acct.cash, "position": acct.position,
+                                         "equity": acct.equity() if acct.position else acct.cash}
+        # before the bot resumes, its account knows nothing of the ledger the history showed
+        trades = max(acct.trades, self._ledger_trades)
+        values["pnl"] = values["equity"] - acct.initial_cash
+        values["trades"] = trades
+        return values
+
+    # -- the page ------------------------------------------------------------------------
+    def _refresh_widgets(self) -> None:
+        if self._layout is None:
+            return
+        text = self.status_text()
+        if text != self._status_text:
+            self._status_text = text
+            css = {"error": "#b00020", "running": "#0a7d32"}.get(self.bot.status, "#555")
+            self._status.object = (
+                f'<span class="jarvis-status" style="color:{css}">{html.escape(text)}</span>')
+        table = self.buffers["table"]
+        if table._count != self._table_count:
+            self._table_count = table._count
+            self._table.object = self._table_frame()
+        acct = self.account()
+        if acct != self._account_shown:
+            self._account_shown = acct
+            cells = "".join(
+                f'<td style="padding:0 2em 0 0"><div style="color:#666;font-size:11pt">{label}</div>'
+                f'<div class="jarvis-{key}" style="font-size:20pt">{fmt.format(acct[key])}</div></td>'
+                for key, label, fmt in ACCOUNT_FIELDS)
+            self._account_pane.object = f'<table class="jarvis-account"><tr>{cells}</tr></table>'
+
+    def _table_frame(self) -> pd.DataFrame:
+        """The signals table: the newest rows first, labelled as in the lesson."""
+        data = self.buffers["table"].data.iloc[::-1]
+        return pd.DataFrame({
+            "close": data["close"], f"sma{self.bot.short}": data["sma_short"],
+            f"sma{self.bot.long}": data["sma_long"], "signal": data["signal"].astype(int),
+            "entry/exit": data["entry_exit"].astype(int)}, index=data.index)
+
+    def panel(self):
+        """The Panel layout (built once); in a notebook or a served page it also starts the
+        timer that flushes at most ``max_fps`` times a second."""
+        if self._layout is None:
+            self._layout = self._build()
+        self.start_updates()
+        return self._layout
+
+    def __panel__(self):
+        return self.panel()
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        return self.panel()._repr_mimebundle_(include, exclude)
+
+    def _on_timer(self) -> None:
+        # At most max_fps updates a second, and drawing never takes more than about a third
+        # of the loop's time (a slow browser or a busy machine must not starve the bot).
+        started = time.monotonic()
+        if started - self.last_flush < self._min_gap:
+            return
+        if self.flush():
+            self._min_gap = max(1.0 / self.max_fps, 2.0 * (time.monotonic() - started))
+
+    def start_updates(self) -> bool:
+        """Flush on a timer on the running event loop (the notebook's or the server's).
+        Returns False when there is no running loop (then call ``flush()`` yourself)."""
+        import asyncio
+
+        import panel as pn
+
+        if self._timer is not None and self._timer.running:
+            return True
+        if pn.state.curdoc is None or pn.state.curdoc.session_context is None:
+            try:
+                asyncio.get_running_loop()
+            except RuntimeError:
+                return False
+        self._timer = pn.state.add_periodic_callback(
+            self._on_timer, period=max(10, int(1000 / self.max_fps)))
+        if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:
+            pn.state.on_session_destroyed(lambda _ctx: self.close())
+        return True
+
+    def close(self) -> None:
+        """Stop listening to the bot and stop the timer (the bot itself keeps running)."""
+        self._closed = True
+        self.bot.unsubscribe(self._on_event)
+        if self._timer is not None:
+            try:
+                self._timer.stop()
+            except Exception:  # noqa: BLE001 - the session is already gone
+                pass
+            self._timer = None
+        for sink in self._sinks:
+            sink.destroy()
+        self._sinks = []
+        self._pending = []
+
+    def _build(self):
+        import holoviews as hv
+        import holoviews.plotting.bokeh  # noqa: F401 - registers the bokeh options, no output
+        import panel as pn
+
+        try:
+            hv.opts.Curve  # noqa: B018 - the option builders exist once a backend is selected
+        except AttributeError:
+            hv.Store.set_current_backend("bokeh")  # as hv.extension does, minus notebook output
+        short, long = self.bot.short, self.bot.long
+        time_dim = hv.Dimension("timestamp", label="time (UTC)")
+        price = ("close", "price")
+        width_opts = dict(responsive=True, height=300, show_grid=True, toolbar="above",
+                          default_tools=["pan", "wheel_zoom", "reset", "hover"])
+
+        def prices(data):
+            return (hv.Curve(data, time_dim, price, group="Close", label="close")
+                    * hv.Curve(data, time_dim, ("sma_short", "price"), group="Short",
+                               label=f"sma{short}")
+                    * hv.Curve(data, time_dim, ("sma_long", "price"), group="Long",
+                               label=f"sma{long}")
+                    * hv.Scatter(data[data["entry_exit"] > 0], time_dim, price, group="Buy",
+                                 label="buy")
+                    * hv.Scatter(data[data["entry_exit"] < 0], time_dim, price, group="Sell",
+                                 label="sell"))
+
+        def equity(data):
+            return hv.Curve(data, time_dim, ("equity", "equity (USD)"), label="equity")
+
+        # Options are set once on the DynamicMaps, not on every element of every update.
+        ticks = self.buffers["ticks"]
+        plots = {
+            "prices": hv.DynamicMap(prices, streams=[ticks]).opts(
+                hv.opts.Curve("Close", color="#1f77b4", alpha=0.6),
+                hv.opts.Curve("Short", color="#ff7f0e"),
+                hv.opts.Curve("Long", color="#9467bd"),
+                hv.opts.Scatter("Buy", marker="triangle", color="green", size=12),
+                hv.opts.Scatter("Sell", marker="inverted_triangle", color="red", size=12),
+                hv.opts.Overlay(title="prices, SMA crossover, buys and sells",
+                                legend_position="top_left", **width_opts)),
+            "equity": hv.DynamicMap(equity, streams=[ticks]).opts(
+                hv.opts.Curve(title="equity", color="#2ca02c", **width_opts)),
+        }
+        self.plots = plots
+        self._status = pn.pane.HTML("", sizing_mode="stretch_width",
+                                    styles={"font-family": "monospace", "font-size": "14px"})
+        self._account_pane = pn.pane.HTML("", sizing_mode="stretch_width")
+        self._table = pn.pane.DataFrame(self._table_frame(), sizing_mode="stretch_width",
+                                        index=True, float_format="{:,.2f}".format)
+        pane = dict(sizing_mode="stretch_width", linked_axes=False)
+        layout = pn.Column(
+            f"## {html.escape(self.title)}: {html.escape(self.bot.name)} on "
+            f"{html.escape(self.bot.feed.spec)}",
+            self._status,
+            self._account_pane,
+            pn.pane.HoloViews(plots["prices"], **pane),
+            pn.pane.HoloViews(plots["equity"], **pane),
+            "### Signals (newest 10)",
+            self._table,
+            sizing_mode="stretch_width",
+        )
+        self._layout = layout
+        self._refresh_widgets()
+        return layout
+
+    def __repr__(self) -> str:
+        return (f"<Dashboard of {self.bot.name!r}: backlog {self.backlog}, {self.updates} updates, "
+                f"{self.pending} pending>")
