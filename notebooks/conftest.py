@@ -1,0 +1,33 @@
+"""nbval wiring for the solved notebooks (``make test`` collects ``notebooks/*.ipynb``).
+
+Each notebook runs on a fresh kernel from this environment (``--nbval-current-env``)
+with ``JARVIS_FEED=replay``: offline and deterministic, whatever the shell says. The
+variable is set only while nbval starts the notebook's kernel, so the rest of the suite
+sees the environment unchanged. The student copies are not run by nbval (they raise
+``NotImplementedError`` on purpose); ``tests/test_student_copies.py`` covers them.
+"""
+
+import os
+
+import pytest
+
+collect_ignore = ["unsolved"]
+
+TEST_FEED = "replay"
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_runtest_setup(item):
+    starts_kernel = item.path.suffix == ".ipynb" and getattr(item.parent, "kernel", True) is None
+    if not starts_kernel:
+        yield
+        return
+    saved = os.environ.get("JARVIS_FEED")
+    os.environ["JARVIS_FEED"] = TEST_FEED
+    try:
+        yield  # nbval starts the kernel here; it inherits this environment
+    finally:
+        if saved is None:
+            os.environ.pop("JARVIS_FEED", None)
+        else:
+            os.environ["JARVIS_FEED"] = saved
