@@ -154,7 +154,12 @@ def _stats(times: np.ndarray, close: np.ndarray, sim: dict, cash: float, fee: fl
     span = (times[-1] - times[0]) / 1e9
     years = span / YEAR
     growth = final / cash
-    cagr = growth ** (1.0 / years) - 1.0 if years > 0 and growth > 0 else None
+    cagr = None
+    if years > 0 and growth > 0:
+        try:
+            cagr = math.exp(math.log(growth) / years) - 1.0
+        except OverflowError:  # a few minutes of data "annualised"
+            cagr = None
     volatility = sharpe = None
     if n_bars > 2:
         rets = equity[1:] / equity[:-1] - 1.0

@@ -181,7 +181,7 @@ def test_bad_settings_are_config_errors(sample, kwargs, match):
 @pytest.mark.parametrize("prices, match", [
     (pd.DataFrame({"price": [1.0, 2.0]}), "no 'close' column"),
     (pd.Series([1.0, 2.0, 3.0]), "the price Series has a RangeIndex: a backtest needs times"),
-    (pd.Series([1.0, float("nan")], index=HOURS[:2]), "row 2 .* has close nan"),
+    (pd.Series([1.0, float("nan")], index=HOURS[:2]), "row 2 .* has close .*nan.*: every close must be a finite"),
     (pd.Series([1.0, 2.0], index=HOURS[[1, 0]]), "out-of-order timestamp"),
     ("kraken:BTC/USD", "a backtest needs recorded prices"),
     ("replay:XBT/USD", "'replay:' takes a shipped symbol"),
@@ -240,10 +240,13 @@ def test_sweep_errors(sample):
 def test_plots_are_holoviews_objects(result, sample):
     import holoviews as hv
 
-    assert isinstance(result.plot_equity(), hv.Overlay)
+    assert isinstance(result.plot_equity(), hv.NdOverlay)  # strategy, buy & hold
     assert isinstance(result.plot_drawdown(), hv.Area)
     trades = result.plot_trades()
-    assert isinstance(trades, hv.Overlay) and len(trades) == 5  # close, 2 SMAs, buys, sells
+    assert isinstance(trades, hv.Overlay)
+    lines, buys, sells = trades  # close and the two SMAs, buy markers, sell markers
+    assert len(lines) == 3 and len(buys) == result.stats["n_trades"]
+    assert len(sells) == result.stats["n_closed"]
     assert isinstance(result.plot(), hv.Layout)
     heat = sweep_heatmap(sweep(sample, [5, 10], [20, 30]), "sharpe")
     assert isinstance(heat, hv.HeatMap) and len(heat.data) == 4
