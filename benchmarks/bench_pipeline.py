@@ -1,0 +1,122 @@
+"""The lesson's per-tick loop vs the Bot, on the same replayed ticks, in one run.
+
+The lesson's loop, per tick: ``to_sql`` one row, ``read_sql`` the window back (the newest
+1,000 rows), recompute every rolling mean over it, emit the whole signals frame to a
+stream. The Bot: one Tick through the incremental strategy, the paper account and a SQLite
+Store (grouped commits on a replay). Then the Bot's peak memory at 10k and 200k ticks,
+each in a fresh process.
+
+    .venv/bin/python benchmarks/bench_pipeline.py [--lesson-ticks 1500] [--bot-ticks 100000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import resource
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from jarvis_helpers import Bot, ReplayFeed, Store, load_sample
+
+
+def replay_frame(n: int) -> pd.DataFrame:
+    """n real BTC/USD closes (the shipped sample, repeated), one minute apart."""
+    closes = load_sample("BTC/USD")["close"].to_numpy()
+    reps = int(np.ceil(n / len(closes)))
+    index = pd.date_range("2021-01-01", periods=n, freq="1min", tz="UTC")
+    return pd.DataFrame({"close": np.tile(closes, reps)[:n]}, index=index)
+
+
+def lesson_loop(frame: pd.DataFrame, db_path: Path) -> float:
+    """The lesson's loop (with ORDER BY so its window is the newest rows). Ticks per second."""
+    from streamz import Stream
+
+    db = sqlite3.connect(db_path)
+    stream = Stream()
+    emitted = stream.sink_to_list()
+    start = time.perf_counter()
+    for ts, close in zip(frame.index, frame["close"].to_numpy()):
+        new_df = pd.DataFrame({"close": [close]}, index=pd.DatetimeIndex([ts], name="index"))
+        new_df.to_sql("data", db, if_exists="append", index=True)
+        df = pd.read_sql(
+            "SELECT * FROM (SELECT * FROM data ORDER BY \"index\" DESC LIMIT ?) ORDER BY \"index\"",
+            db, params=(1000,))
+        if len(df) >= 21:
+            signals = df.set_index(pd.to_datetime(df["index"]))
+            signals["sma10"] = signals["close"].rolling(window=10).mean()
+            signals["sma20"] = signals["close"].rolling(window=20).mean()
+            signals["signal"] = np.where(signals["sma10"] > signals["sma20"], 1.0, 0.0)
+            signals["entry/exit"] = signals["signal"].diff()
+            stream.emit(signals)
+        emitted.clear()
+    elapsed = time.perf_counter() - start
+    db.close()
+    return len(frame) / elapsed
+
+
+def bot_loop(frame: pd.DataFrame, db_path: Path) -> tuple[float, dict]:
+    bot = Bot(ReplayFeed(frame), Store(f"sqlite:///{db_path}"), interval=0)
+    start = time.perf_counter()
+    asyncio.run(bot.run())
+    elapsed = time.perf_counter() - start
+    return len(frame) / elapsed, bot.summary()
+
+
+def _peak_child(n: int) -> dict:
+    """Run the Bot over n ticks in this (fresh) process; report peak RSS."""
+    frame = replay_frame(n)
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with tempfile.TemporaryDirectory() as tmp:
+        rate, summary = bot_loop(frame, Path(tmp) / "mem.sqlite")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return {"n": n, "peak_mb": peak / 1024, "growth_mb": (peak - base) / 1024, "rate": rate,
+            "ticks": summary["ticks"]}
+
+
+def peak_memory(n: int) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--child", str(n)], capture_output=True,
+                         text=True, check=True)
+    return json.loads(out.stdout)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lesson-ticks", type=int, default=1500)
+    parser.add_argument("--bot-ticks", type=int, default=100_000)
+    parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(_peak_child(args.child)))
+        return
+
+    with tempfile.TemporaryDirectory() as tmp:
+        lesson = lesson_loop(replay_frame(args.lesson_ticks), Path(tmp) / "lesson.sqlite")
+        bot, _ = bot_loop(replay_frame(args.bot_ticks), Path(tmp) / "bot.sqlite")
+    print("Ticks per second on the same replayed Kraken BTC/USD closes (SQLite file)")
+    print(f"  {'lesson loop (to_sql + read_sql + rolling + emit frame)':58s} "
+          f"{lesson:>10,.0f} ticks/s  ({args.lesson_ticks:,} ticks)")
+    print(f"  {'Bot (incremental SMA, paper account, Store)':58s} "
+          f"{bot:>10,.0f} ticks/s  ({args.bot_ticks:,} ticks)")
+    print(f"  {'ratio':58s} {bot / lesson:>10,.0f}x   (target >= 100x)")
+
+    small, large = peak_memory(10_000), peak_memory(200_000)
+    print("Peak memory of the Bot, each in a fresh process")
+    for m in (small, large):
+        print(f"  {m['n']:>9,} ticks: peak RSS {m['peak_mb']:7.1f} MB "
+              f"(+{m['growth_mb']:.1f} MB while running)")
+    diff = large["peak_mb"] - small["peak_mb"]
+    print(f"  difference 200k - 10k: {diff:+.1f} MB   (target: within 20 MB; the 200k replay "
+          "frame itself is ~3 MB)")
+
+
+if __name__ == "__main__":
+    main()
