@@ -139,7 +139,12 @@ def test_500_fetches_with_30_percent_faults(store_url, clocked_kraken):
         await bot.stop()
         return done
 
-    done = asyncio.run(go())
+    try:
+        done = asyncio.run(go())
+        stored = store.recent_ticks(10_000, bot="faulty")
+        count = store.count_ticks("faulty")
+    finally:
+        store.close()
     requests = exchange.requests
     ticker_requests = [t for t, url in requests if "Ticker" in url]
     assert len(ticker_requests) >= 500
@@ -162,8 +167,7 @@ def test_500_fetches_with_30_percent_faults(store_url, clocked_kraken):
     assert f"last error: {bot.last_error}" in line and f"retries {retried}" in line
 
     # Stored: exactly the good ticks, in order, each once; no bad price.
-    stored = store.recent_ticks(10_000, bot="faulty")
-    assert done == len(exchange.served) == len(stored) == store.count_ticks("faulty")
+    assert done == len(exchange.served) == len(stored) == count
     assert stored.index.is_unique and stored.index.is_monotonic_increasing
     assert [int(ts.value // 1_000_000) for ts in stored.index] == [ms for ms, _ in exchange.served]
     assert stored["close"].tolist() == [p for _, p in exchange.served]
@@ -220,7 +224,7 @@ async def _run_until_error(bot):
 
 def test_bad_symbol_stops_with_error_saying_what_to_fix(recorded_kraken, tmp_path):
     store = Store(tmp_path / "db.sqlite")
-    bot = Bot(ExchangeFeed(recorded_kraken(), "BTC/USDT"), store, interval=0, backoff=(0.001, 0.01))
+    bot = Bot(ExchangeFeed(recorded_kraken(config={"rateLimit": RATE_LIMIT_MS}), "BTC/USDT"), store, interval=0, backoff=(0.001, 0.01))
     asyncio.run(_run_until_error(bot))
     assert bot.status == "error"
     assert "no market 'BTC/USDT'" in bot.last_error and "Did you mean" in bot.last_error
@@ -230,7 +234,7 @@ def test_bad_symbol_stops_with_error_saying_what_to_fix(recorded_kraken, tmp_pat
 
 
 def test_exchange_rejecting_the_pair_stops_with_error(recorded_kraken):
-    exchange = recorded_kraken()
+    exchange = recorded_kraken(config={"rateLimit": RATE_LIMIT_MS})
     exchange.faults = lambda n, url: ((200, json.dumps({"error": ["EQuery:Unknown asset pair"]}))
                                       if "Ticker" in url else None)
     bot = Bot(ExchangeFeed(exchange, "BTC/USD"), Store("sqlite://"), interval=0)
@@ -241,7 +245,7 @@ def test_exchange_rejecting_the_pair_stops_with_error(recorded_kraken):
 
 
 def test_authentication_failure_stops_with_error_saying_what_to_fix(recorded_kraken):
-    exchange = recorded_kraken()
+    exchange = recorded_kraken(config={"rateLimit": RATE_LIMIT_MS})
     exchange.faults = lambda n, url: ((200, json.dumps({"error": ["EAPI:Invalid key"]}))
                                       if "Ticker" in url else None)
     bot = Bot(ExchangeFeed(exchange, "BTC/USD"), Store("sqlite://"), interval=0)
@@ -254,7 +258,7 @@ def test_authentication_failure_stops_with_error_saying_what_to_fix(recorded_kra
 
 def test_started_bot_records_the_error_in_its_status(recorded_kraken):
     """In a notebook the bot runs as a task: the error lands in status, not in the void."""
-    bot = Bot(ExchangeFeed(recorded_kraken(), "NOPE/USD"), Store("sqlite://"), interval=0)
+    bot = Bot(ExchangeFeed(recorded_kraken(config={"rateLimit": RATE_LIMIT_MS}), "NOPE/USD"), Store("sqlite://"), interval=0)
 
     async def go():
         task = bot.start()
