@@ -1,0 +1,125 @@
+"""Dashboard: only new rows flow, bounded per update, coalesced, history from the Store."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from jarvis_helpers import Bot, Dashboard, Store, generate_signals
+from jarvis_helpers.errors import ConfigError
+
+
+def _bot(tmp_path, **kw):
+    return Bot("replay", Store(f"sqlite:///{tmp_path / 'd.sqlite'}"), interval=0, **kw)
+
+
+def test_each_update_carries_only_new_rows_and_at_most_backlog(tmp_path):
+    bot = _bot(tmp_path)
+    dash = Dashboard(bot, backlog=50)
+    sent = dash.stream.sink_to_list()
+    assert asyncio.run(bot.run(max_ticks=30)) == 30
+    assert dash.pending == 30 and sent == []  # the listener only queues
+    assert dash.flush() == 30
+    asyncio.run(bot.run(max_ticks=500))
+    assert dash.flush() == 50  # 500 new rows, only the newest 50 can be seen
+    assert dash.rows_dropped == 450
+    asyncio.run(bot.run(max_ticks=7))
+    assert dash.flush() == 7
+    assert dash.flush() == 0  # nothing new: nothing sent
+    assert [len(f) for f in sent] == [30, 50, 7] == list(dash.rows_per_update)
+    assert dash.updates == 3
+    times = pd.DatetimeIndex(np.concatenate([f.index.to_numpy() for f in sent]))
+    assert times.is_monotonic_increasing and times.is_unique  # no row sent twice
+    buf = dash.buffers["ticks"].data
+    assert len(buf) == 50 and buf.index.is_unique and buf.index.is_monotonic_increasing
+    assert buf.index[-1] == bot.last_tick.timestamp.tz_convert(None)
+    assert len(dash.buffers["table"].data) == 10
+    assert buf["equity"].iloc[-1] == pytest.approx(bot.summary()["equity"])
+
+
+def test_live_rows_match_what_a_late_dashboard_rebuilds_from_the_store(tmp_path):
+    bot = _bot(tmp_path)
+    live = Dashboard(bot, backlog=400)
+    asyncio.run(bot.run(max_ticks=400))
+    live.flush()
+    late = Dashboard(bot, backlog=300)  # attaches after the fact: history from the Store
+    assert late.pending == 0 and late.updates == 0
+    a = live.buffers["ticks"].data.iloc[-300:]
+    b = late.buffers["ticks"].data
+    pd.testing.assert_index_equal(a.index, b.index)
+    for col in ["close", "sma_short", "sma_long", "signal", "entry_exit", "cash", "position",
+                "equity"]:
+        np.testing.assert_allclose(a[col], b[col], rtol=1e-9, err_msg=col)
+    trades = bot.store.trades_frame("jarvis")
+    window = trades[trades.index >= pd.Timestamp(b.index[0], tz="UTC")]
+    assert (b["entry_exit"] != 0).sum() == len(window) > 0
+    assert late.account()["trades"] == bot.summary()["trades"]
+
+
+def test_history_of_a_bot_that_has_not_resumed_yet(tmp_path):
+    asyncio.run(_bot(tmp_path).run(max_ticks=120))
+    bot = _bot(tmp_path)  # a new process: nothing resumed, nothing run
+    dash = Dashboard(bot, backlog=100)
+    data = dash.buffers["ticks"].data
+    stored = bot.store.recent_ticks(100, bot="jarvis")
+    np.testing.assert_array_equal(data["close"], stored["close"])
+    full = generate_signals(bot.store.recent_ticks(120, bot="jarvis"))
+    np.testing.assert_allclose(data["sma_long"], full["sma20"].iloc[-100:], rtol=1e-12)
+    acct = dash.account()
+    summary = bot.summary()
+    assert acct["trades"] == summary["trades"]
+    assert acct["equity"] == pytest.approx(summary["equity"])
+    assert acct["pnl"] == pytest.approx(summary["equity"] - 10_000)
+    assert "ticks 120" in dash.status_text()
+
+
+def test_served_layout_updates_on_a_timer_at_most_max_fps(tmp_path):
+    from bokeh.models import ColumnDataSource
+
+    bot = Bot("replay", Store("sqlite://"), interval=0.0005)
+    dash = Dashboard(bot, backlog=200, max_fps=10)
+
+    async def scenario():
+        layout = dash.panel()  # on a running loop: starts the timer
+        root = layout.get_root()
+        bot.start()
+        await asyncio.sleep(1.2)
+        await bot.stop()
+        for _ in range(300):  # the timer sends the rest (bounded wait)
+            if not dash.pending:
+                break
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.15)  # and refreshes the status line
+        return root
+
+    root = asyncio.run(scenario())
+    assert 2 <= dash.updates <= 14  # ~10/s for ~1.2 s, not one per tick
+    assert dash.pending == 0 and dash.rows_sent + dash.rows_dropped == bot.ticks
+    assert dash.buffers["ticks"].data.index[-1] == bot.last_tick.timestamp.tz_convert(None)
+    lengths = {len(next(iter(s.data.values()))) for s in root.select({"type": ColumnDataSource})
+               if s.data}
+    assert min(bot.ticks, 200) in lengths  # the plotted curves hold the buffered rows
+    assert f"ticks {bot.ticks}" in dash.status_text() and "stopped" in dash.status_text()
+    assert "stopped" in dash._status.object
+    dash.close()
+    assert dash._on_event not in bot._listeners
+
+
+def test_bad_settings_are_named():
+    bot = Bot("replay", Store("sqlite://"), interval=0)
+    with pytest.raises(ConfigError, match="backlog=0"):
+        Dashboard(bot, backlog=0)
+    with pytest.raises(ConfigError, match="max_fps='fast'"):
+        Dashboard(bot, max_fps="fast")
+
+
+def test_importing_the_package_stays_light():
+    code = ("import sys, jarvis_helpers; heavy = [m for m in ('hvplot', 'holoviews', 'panel', "
+            "'bokeh', 'streamz', 'ipywidgets') if m in sys.modules]; print(heavy)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "[]", out.stderr
