@@ -85,7 +85,8 @@ def build_app(bot: Bot | None = None, *, backlog: int = 1000, max_fps: float = 1
     about = pn.pane.Markdown(
         f"**Bot** `{bot.name}`  \n**Feed** `{bot.feed.spec}`  \n**Database** "
         f"`{bot.store.safe_url}`  \n**Interval** {bot.interval:g} s\n\n"
-        "Paper trading only: no real orders. One bot is shared by every browser tab.")
+        "Paper trading only: no real orders. One bot is shared by every browser tab.",
+        styles={"overflow-wrap": "anywhere"}, sizing_mode="stretch_width")
     template = pn.template.BootstrapTemplate(
         title="JARVIS algorithmic trading dashboard",
         sidebar=[start, stop, about], main=[dashboard.panel()], sidebar_width=260)

@@ -1,0 +1,160 @@
+"""The served dashboard in headless Chromium: Start, watch it advance, Stop, watch it stop.
+
+Runs `jarvis serve`'s code (jarvis_helpers.app.serve) in a subprocess on a free local port
+with a fast replay, drives it with Playwright and Debian's chromium (``$JARVIS_CHROMIUM``
+or /usr/bin/chromium, never a downloaded browser). In CI a missing browser fails.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import require_service
+
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+# Glyph rows per ColumnDataSource of every Bokeh document on the page.
+CDS_LENGTHS = """() => {
+  const out = [];
+  for (const doc of window.Bokeh.documents) {
+    for (const m of doc._all_models.values()) {
+      if (m.type !== 'ColumnDataSource') continue;
+      const data = m.data;
+      const keys = data instanceof Map ? [...data.keys()] : Object.keys(data);
+      const col = data instanceof Map ? data.get(keys[0]) : data[keys[0]];
+      out.push(col ? col.length : 0);
+    }
+  }
+  return out;
+}"""
+
+
+def _chromium() -> str:
+    path = os.environ.get("JARVIS_CHROMIUM") or "/usr/bin/chromium"
+    if not (Path(path).exists() or shutil.which(path)):
+        require_service("Chromium", f"no browser at {path!r} (set JARVIS_CHROMIUM)")
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        require_service("Playwright", "pip install playwright (the browser is Debian's)")
+    return path
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _ticks(status: str) -> int:
+    return int(status.split("ticks ")[1].split()[0])
+
+
+@pytest.fixture
+def served(tmp_path):
+    """The app served in a subprocess; yields (url, log path); always killed at the end."""
+    port = _free_port()
+    log = tmp_path / "serve.log"
+    env = dict(os.environ, JARVIS_DB=f"sqlite:///{tmp_path / 'app.sqlite'}")
+    code = (f"from jarvis_helpers.app import serve; "
+            f"serve(feed='replay', port={port}, interval=0.01)")
+    with open(log, "w") as out:
+        proc = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=out,
+                                stderr=subprocess.STDOUT, cwd=tmp_path)
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        deadline = time.monotonic() + 60
+        while "JARVIS dashboard" not in log.read_text():
+            assert proc.poll() is None, f"server exited: {log.read_text()}"
+            assert time.monotonic() < deadline, "server did not start in 60 s"
+            time.sleep(0.1)
+        yield url, log, proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(10)
+
+
+def _wait(predicate, timeout: float, what: str, interval: float = 0.2):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"timed out after {timeout} s waiting for {what}"
+        time.sleep(interval)
+
+
+def test_start_advances_stop_stops_no_console_errors(served, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    url, log, proc = served
+    problems = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=_chromium(), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1300})
+            page.set_default_timeout(30_000)
+            page.on("console", lambda m: m.type == "error" and problems.append(m.text))
+            page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+            page.goto(url)
+            status = page.locator(".jarvis-status")
+            status.wait_for()
+            assert "idle" in status.inner_text() and _ticks(status.inner_text()) == 0
+
+            page.locator(".jarvis-start button").click()
+            _wait(lambda: _ticks(status.inner_text()) >= 30, 30, "ticks after Start")
+            first = max(page.evaluate(CDS_LENGTHS))
+            seen = _wait(lambda: _ticks(status.inner_text()) >= 80 and "running" in
+                         status.inner_text() and status.inner_text(), 30, "more ticks")
+            assert max(page.evaluate(CDS_LENGTHS)) > first > 0  # the plots advance too
+            rows = page.locator("table.dataframe tbody tr")
+            assert rows.count() == 10  # the signals table keeps its backlog of 10
+
+            page.locator(".jarvis-stop button").click()
+            _wait(lambda: "stopped" in status.inner_text(), 15, "stopped status")
+            time.sleep(0.5)  # a last update may still be on its way
+            stopped_ticks, stopped_points = _ticks(status.inner_text()), page.evaluate(CDS_LENGTHS)
+            time.sleep(1.5)
+            assert _ticks(status.inner_text()) == stopped_ticks > _ticks(seen)
+            assert page.evaluate(CDS_LENGTHS) == stopped_points  # nothing moves any more
+
+            # A second tab shares the same bot: it neither restarts nor wipes anything.
+            other = browser.new_page()
+            other.on("console", lambda m: m.type == "error" and problems.append(m.text))
+            other.goto(url)
+            other.locator(".jarvis-status").wait_for()
+            assert f"ticks {stopped_ticks}" in other.locator(".jarvis-status").inner_text()
+            assert "stopped" in other.locator(".jarvis-status").inner_text()
+            assert max(other.evaluate(CDS_LENGTHS)) == min(stopped_ticks, 1000)
+
+            shot = tmp_path / "dashboard.png"
+            page.screenshot(path=str(shot), full_page=True)
+            assert shot.stat().st_size > 50_000  # a drawn page, not a blank one
+            if os.environ.get("JARVIS_SCREENSHOT"):
+                shutil.copy(shot, os.environ["JARVIS_SCREENSHOT"])
+        finally:
+            browser.close()
+    assert problems == []
+
+    proc.send_signal(signal.SIGTERM)  # a clean shutdown commits every tick
+    assert proc.wait(20) == 0, log.read_text()
+    from jarvis_helpers import Store
+
+    store = Store(f"sqlite:///{tmp_path / 'app.sqlite'}")
+    assert store.count_ticks("jarvis") == stopped_ticks
+    assert f"stopped: jarvis [replay:BTC/USD] stopped | ticks {stopped_ticks}" in log.read_text()
