@@ -132,8 +132,14 @@ class Store:
         if self.dialect == "sqlite":
             sa.event.listen(self.engine, "connect", _sqlite_on_connect)
             sa.event.listen(self.engine, "begin", _sqlite_on_begin)
+            if self.path is not None:
+                sa.event.listen(self.engine, "handle_error", self._on_sqlite_error)
         self._insert_tick, self._insert_trade = _idempotent_inserts(self.dialect)
-        self._open()
+        try:
+            self._open()
+        except BaseException:
+            self.engine.dispose()  # a refused database leaves no connection behind
+            raise
 
     # -- opening -------------------------------------------------------------------
     @property
@@ -173,6 +179,7 @@ class Store:
     def _open(self) -> None:
         try:
             with self.engine.begin() as conn:
+                self._check_layout(conn)  # before anything is created: refuse, change nothing
                 metadata.create_all(conn, checkfirst=True)
                 self._check_schema(conn)
         except sa.exc.OperationalError as exc:
@@ -189,6 +196,32 @@ class Store:
             f"cannot open database {where}: {exc.orig}. Check the path or URL, the server and "
             "your permissions; nothing was changed"
         )
+
+    def _on_sqlite_error(self, context) -> None:
+        """A damaged file shows only when a broken page is read: say so, naming the file."""
+        orig = context.original_exception
+        text = str(orig)
+        if "malformed" in text or "not a database" in text:
+            raise StoreError(
+                f"database {str(self.path)!r} is damaged ({text}): jarvis will not repair or "
+                "overwrite it; move it aside (sqlite3's .recover can save what is readable) "
+                "and give another --db"
+            )
+
+    def _check_layout(self, conn) -> None:
+        """Refuse jarvis tables of another (older) layout, rather than guess or drop them."""
+        inspector = sa.inspect(conn)
+        for table in metadata.sorted_tables:
+            if not inspector.has_table(table.name):
+                continue
+            found = {c["name"] for c in inspector.get_columns(table.name)}
+            missing = [c.name for c in table.columns if c.name not in found]
+            if missing:
+                raise StoreError(
+                    f"{self.safe_url!r} has a {table.name} table of an older layout (no column "
+                    f"{', '.join(map(repr, missing))}); it was left untouched: give another --db, "
+                    "or move the file aside and export its rows first"
+                )
 
     def _check_schema(self, conn) -> None:
         row = conn.execute(sa.select(meta_table.c.value).where(meta_table.c.key == "schema")).first()
