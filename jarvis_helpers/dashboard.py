@@ -39,6 +39,8 @@ from .signals import generate_signals
 
 COLUMNS = ["close", "sma_short", "sma_long", "signal", "entry_exit", "cash", "position", "equity"]
 TABLE_BACKLOG = 10
+DRAW_SHARE = 2.0  # idle time after each draw, as a multiple of the time it took
+_DRAWING = {"next": 0.0}  # shared by every dashboard of this process (one event loop)
 ACCOUNT_FIELDS = [("cash", "cash", "{:,.2f}"), ("position", "position", "{:,.6f}"),
                   ("equity", "equity", "{:,.2f}"), ("pnl", "P&amp;L", "{:+,.2f}"),
                   ("trades", "trades", "{:d}")]
@@ -89,7 +91,6 @@ class Dashboard:
         self._account: dict = {}
         self._ledger_trades = 0
         self._table_count = -1
-        self._min_gap = 1.0 / self.max_fps
         self._account_shown: dict = {}
 
         example = _example()
@@ -261,13 +262,16 @@ class Dashboard:
         return self.panel()._repr_mimebundle_(include, exclude)
 
     def _on_timer(self) -> None:
-        # At most max_fps updates a second, and drawing never takes more than about a third
-        # of the loop's time (a slow browser or a busy machine must not starve the bot).
+        # At most max_fps updates a second per page, and all the pages of this process
+        # together draw at most about a third of the time: after a draw that took t
+        # seconds, no page draws again for 2t (a busy machine or many browser tabs must
+        # not starve the bot, nor delay a click on Stop).
         started = time.monotonic()
-        if started - self.last_flush < self._min_gap:
+        if started - self.last_flush < 1.0 / self.max_fps or started < _DRAWING["next"]:
             return
         if self.flush():
-            self._min_gap = max(1.0 / self.max_fps, 2.0 * (time.monotonic() - started))
+            ended = time.monotonic()
+            _DRAWING["next"] = ended + DRAW_SHARE * (ended - started)
 
     def start_updates(self) -> bool:
         """Flush on a timer on the running event loop (the notebook's or the server's).
