@@ -1,6 +1,6 @@
 """The served dashboard in headless Chromium: Start, watch it advance, Stop, watch it stop.
 
-Runs `jarvis serve`'s code (jarvis_helpers.app.serve) in a subprocess on a free local port
+Runs `jarvis serve` (as ``python -m jarvis_helpers serve``) in a subprocess on a free local port
 with a fast replay, drives it with Playwright and Debian's chromium (``$JARVIS_CHROMIUM``
 or /usr/bin/chromium, never a downloaded browser). In CI a missing browser fails.
 """
@@ -65,12 +65,10 @@ def served(tmp_path):
     """The app served in a subprocess; yields (url, log path); always killed at the end."""
     port = _free_port()
     log = tmp_path / "serve.log"
-    env = dict(os.environ, JARVIS_DB=f"sqlite:///{tmp_path / 'app.sqlite'}")
-    code = (f"from jarvis_helpers.app import serve; "
-            f"serve(feed='replay', port={port}, interval=0.01)")
-    with open(log, "w") as out:
-        proc = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=out,
-                                stderr=subprocess.STDOUT, cwd=tmp_path)
+    cmd = [sys.executable, "-m", "jarvis_helpers", "serve", "--feed", "replay", "--port",
+           str(port), "--interval", "0.01", "--db", f"sqlite:///{tmp_path / 'app.sqlite'}"]
+    with open(log, "w") as out:  # `jarvis serve`, as python -m (no reliance on PATH)
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=tmp_path)
     try:
         url = f"http://127.0.0.1:{port}/"
         deadline = time.monotonic() + 60
