@@ -280,45 +280,48 @@ class BacktestResult:
         ]
         return "\n".join(lines)
 
-    # -- plots (hvplot; load the notebook extension before calling these) ----------------
+    # -- plots (hvplot; in a notebook run hv.extension("bokeh", inline=True) first) ------
     def plot_equity(self, **opts):
         """Equity of the strategy against buying and holding, as an hvplot line chart."""
-        import hvplot.pandas  # noqa: F401
-
         frame = pd.DataFrame({"strategy": self.equity, "buy & hold": self.buy_hold})
         defaults = dict(title=f"Equity: SMA {self.short}/{self.long} vs buy & hold",
                         ylabel="equity", xlabel="", height=300, responsive=True,
                         grid=True, legend="top_left")
-        return frame.hvplot.line(**{**defaults, **opts})
+        return _hvplot(frame).line(**{**defaults, **opts})
 
     def plot_drawdown(self, **opts):
         """How far equity sits below its running peak, as a filled area."""
-        import hvplot.pandas  # noqa: F401
-
         defaults = dict(title="Drawdown", ylabel="drawdown", xlabel="", height=200,
                         responsive=True, color="crimson", alpha=0.5, grid=True)
-        return self.drawdown.hvplot.area(**{**defaults, **opts})
+        return _hvplot(self.drawdown).area(**{**defaults, **opts})
 
     def plot_trades(self, **opts):
         """The close with the SMAs and buy (green ▲) / sell (red ▼) markers."""
-        import hvplot.pandas  # noqa: F401
-
         sig = self.signals
         defaults = dict(height=350, responsive=True, xlabel="", ylabel="price", grid=True,
                         title=f"{self.symbol or 'prices'}: trades of SMA {self.short}/{self.long}")
-        lines = sig.drop(columns=["signal", "entry/exit"]).hvplot.line(**{**defaults, **opts})
+        lines = _hvplot(sig.drop(columns=["signal", "entry/exit"])).line(**{**defaults, **opts})
         fills = self.fills
         buys = fills[fills["side"] == "buy"]["price"].rename("buy")
         sells = fills[fills["side"] == "sell"]["price"].rename("sell")
         marks = dict(size=80, xlabel="", ylabel="price")
         return (lines
-                * buys.hvplot.scatter(marker="triangle", color="green", label="buy", **marks)
-                * sells.hvplot.scatter(marker="inverted_triangle", color="red", label="sell",
+                * _hvplot(buys).scatter(marker="triangle", color="green", label="buy", **marks)
+                * _hvplot(sells).scatter(marker="inverted_triangle", color="red", label="sell",
                                        **marks))
 
     def plot(self):
         """Equity, drawdown and trades, stacked."""
         return (self.plot_equity() + self.plot_drawdown() + self.plot_trades()).cols(1)
+
+
+def _hvplot(data):
+    """hvplot's plotter for a frame, without ``import hvplot.pandas``: that import loads the
+    notebook extension from a CDN (blank plots offline), and hvplot re-runs it in every
+    cell that imports it, so the package never does."""
+    from hvplot import hvPlotTabular
+
+    return hvPlotTabular(data)
 
 
 # -- the public functions ------------------------------------------------------------------
@@ -476,10 +479,8 @@ def sweep_heatmap(table: pd.DataFrame, metric: str = "total_return", **opts):
             f"metric {metric!r} is not a column of the sweep table: choose one of "
             f"{', '.join(choices)}." + did_you_mean(metric, choices)
         )
-    import hvplot.pandas  # noqa: F401
-
     defaults = dict(x="long", y="short", C=metric, cmap="RdYlGn", colorbar=True, height=350,
                     width=500, title=f"{metric} by SMA windows", xlabel="long window",
                     ylabel="short window", tools=["hover"])
-    return table.hvplot.heatmap(**{**defaults, **opts})
+    return _hvplot(table).heatmap(**{**defaults, **opts})
 
