@@ -21,9 +21,10 @@ import os
 import signal
 import sys
 
-from .bot import Bot
-from .errors import ConfigError
-from .store import Store
+# absolute imports: `panel serve` runs this file as a script, outside the package
+from jarvis_helpers.bot import Bot
+from jarvis_helpers.errors import ConfigError
+from jarvis_helpers.store import Store
 
 _BOT: Bot | None = None
 REPLAY_INTERVAL = 0.2  # seconds between replayed ticks when none is given: lively, readable
@@ -43,7 +44,7 @@ def shared_bot(feed=None, db=None, interval=None, name: str | None = None) -> Bo
     """The one bot of this process, created on first call (later arguments are ignored)."""
     global _BOT
     if _BOT is None:
-        from .feeds import open_feed
+        from jarvis_helpers.feeds import open_feed
 
         feed = open_feed(feed) if feed is None or isinstance(feed, str) else feed
         if interval is None:
@@ -65,7 +66,7 @@ def build_app(bot: Bot | None = None, *, backlog: int = 1000, max_fps: float = 1
     bot) in a Panel template, with Start / Stop buttons."""
     import panel as pn
 
-    from .dashboard import Dashboard
+    from jarvis_helpers.dashboard import Dashboard
 
     bot = bot if bot is not None else shared_bot()
     dashboard = Dashboard(bot, backlog=backlog, max_fps=max_fps)
