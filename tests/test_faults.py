@@ -10,7 +10,6 @@ import asyncio
 import json
 import math
 import random
-import time
 
 import ccxt
 import numpy as np
