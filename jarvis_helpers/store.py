@@ -18,6 +18,7 @@ the *newest* N rows in time order. Nothing is ever dropped on start.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -133,7 +134,8 @@ class Store:
             sa.event.listen(self.engine, "connect", _sqlite_on_connect)
             sa.event.listen(self.engine, "begin", _sqlite_on_begin)
             if self.path is not None:
-                sa.event.listen(self.engine, "handle_error", self._on_sqlite_error)
+                sa.event.listen(self.engine, "handle_error",
+                                functools.partial(_damaged_sqlite_file, self.path))
         self._insert_tick, self._insert_trade = _idempotent_inserts(self.dialect)
         try:
             self._open()
@@ -197,17 +199,6 @@ class Store:
             "your permissions; nothing was changed"
         )
 
-    def _on_sqlite_error(self, context) -> None:
-        """A damaged file shows only when a broken page is read: say so, naming the file."""
-        orig = context.original_exception
-        text = str(orig)
-        if "malformed" in text or "not a database" in text:
-            raise StoreError(
-                f"database {str(self.path)!r} is damaged ({text}): jarvis will not repair or "
-                "overwrite it; move it aside (sqlite3's .recover can save what is readable) "
-                "and give another --db"
-            )
-
     def _check_layout(self, conn) -> None:
         """Refuse jarvis tables of another (older) layout, rather than guess or drop them."""
         inspector = sa.inspect(conn)
@@ -235,6 +226,16 @@ class Store:
 
     def close(self) -> None:
         self.engine.dispose()
+
+    def __del__(self):
+        # A Store dropped without close() still closes its connections (a PostgreSQL
+        # server would otherwise keep them until the process exits).
+        engine = getattr(self, "engine", None)
+        if engine is not None:
+            try:
+                engine.dispose()
+            except Exception:  # pragma: no cover - interpreter shutdown
+                pass
 
     # -- bots ------------------------------------------------------------------------
     def bot_config(self, bot: str) -> dict | None:
@@ -348,6 +349,16 @@ class Store:
                                    dtype="datetime64[ns, UTC]"),
         )
         return frame
+
+
+def _damaged_sqlite_file(path, context) -> None:
+    """A damaged file shows only when a broken page is read: say so, naming the file."""
+    text = str(context.original_exception)
+    if "malformed" in text or "not a database" in text:
+        raise StoreError(
+            f"database {str(path)!r} is damaged ({text}): jarvis will not repair or overwrite "
+            "it; move it aside (sqlite3's .recover can save what is readable) and give another --db"
+        )
 
 
 def _sqlite_on_connect(dbapi_conn, _record):
