@@ -286,7 +286,7 @@ class BacktestResult:
         frame = pd.DataFrame({"strategy": self.equity, "buy & hold": self.buy_hold})
         defaults = dict(title=f"Equity: SMA {self.short}/{self.long} vs buy & hold",
                         ylabel="equity", xlabel="", height=300, responsive=True,
-                        grid=True, legend="top_left")
+                        grid=True, legend="top_left", group_label="")
         return _hvplot(frame).line(**{**defaults, **opts})
 
     def plot_drawdown(self, **opts):
@@ -300,11 +300,12 @@ class BacktestResult:
         sig = self.signals
         defaults = dict(height=350, responsive=True, xlabel="", ylabel="price", grid=True,
                         title=f"{self.symbol or 'prices'}: trades of SMA {self.short}/{self.long}")
-        lines = _hvplot(sig.drop(columns=["signal", "entry/exit"])).line(**{**defaults, **opts})
+        lines = _hvplot(sig.drop(columns=["signal", "entry/exit"])).line(
+            group_label="", **{**defaults, **opts})
         fills = self.fills
         buys = fills[fills["side"] == "buy"]["price"].rename("buy")
         sells = fills[fills["side"] == "sell"]["price"].rename("sell")
-        marks = dict(size=80, xlabel="", ylabel="price")
+        marks = dict(size=80, xlabel="", ylabel="price", height=defaults["height"], responsive=True)
         return (lines
                 * _hvplot(buys).scatter(marker="triangle", color="green", label="buy", **marks)
                 * _hvplot(sells).scatter(marker="inverted_triangle", color="red", label="sell",
@@ -325,12 +326,14 @@ def _hvplot(data):
 
 
 # -- the public functions ------------------------------------------------------------------
-def backtest(prices, short: int = 10, long: int = 20, cash=10_000, fee=DEFAULT_FEE) -> BacktestResult:
+def backtest(prices, short: int = 10, long: int = 20, cash=10_000, fee=DEFAULT_FEE, *,
+             symbol: str | None = None) -> BacktestResult:
     """Backtest the SMA(short)/SMA(long) crossover on ``prices`` with the bot's rules.
 
     ``prices``: a DataFrame with ``close`` and a DatetimeIndex (``load_sample()``), a
     Series, a CSV path, or ``"replay:BTC/USD"``. ``cash``: starting cash; ``fee``: rate per
-    fill (0.0026 = 0.26 %). Returns a ``BacktestResult``.
+    fill (0.0026 = 0.26 %). ``symbol``: a label for reports and plots (found by itself for
+    a spec or a Kraken file name). Returns a ``BacktestResult``.
 
     >>> hours = pd.date_range("2020-01-01", periods=12, freq="h", tz="UTC")
     >>> prices = pd.Series([5, 4, 3, 2, 1, 2, 3, 4, 5, 6, 5, 4], index=hours, dtype=float)
@@ -346,7 +349,8 @@ def backtest(prices, short: int = 10, long: int = 20, cash=10_000, fee=DEFAULT_F
     """
     short, long = check_windows(short, long)
     cash, fee = check_cash(cash), check_fee(fee)
-    close, symbol = prices_from(prices)
+    close, found = prices_from(prices)
+    symbol = symbol if symbol is not None else found
     signals = generate_signals(close, short, long)
     values = signals["close"].to_numpy()
     signal = signals["signal"].to_numpy()
@@ -479,8 +483,13 @@ def sweep_heatmap(table: pd.DataFrame, metric: str = "total_return", **opts):
             f"metric {metric!r} is not a column of the sweep table: choose one of "
             f"{', '.join(choices)}." + did_you_mean(metric, choices)
         )
+    values = table[metric].astype(float)
+    span = float(np.nanmax(np.abs(values))) if values.notna().any() else 1.0
+    centred = bool((values < 0).any() and (values > 0).any())  # white = 0 when both signs
     defaults = dict(x="long", y="short", C=metric, cmap="RdYlGn", colorbar=True, height=350,
                     width=500, title=f"{metric} by SMA windows", xlabel="long window",
                     ylabel="short window", tools=["hover"])
+    if centred:
+        defaults["clim"] = (-span, span)
     return _hvplot(table).heatmap(**{**defaults, **opts})
 
