@@ -200,22 +200,12 @@ async def _progress(bot, every: float = 2.0) -> None:
         print(f"{PROG}: {bot.status_line()} | {rate:,.0f} ticks/s", file=sys.stderr, flush=True)
 
 
-def _load_history(spec: str):
-    from .data import SAMPLES, load_sample, read_prices
-
-    name = spec[len("replay:"):] if spec.startswith("replay:") else spec
-    if spec == "replay":
-        name = "BTC/USD"
-    if name in SAMPLES:
-        return load_sample(name)
-    return read_prices(name)
-
-
 def _backtest(args) -> int:
     from .backtest import backtest
+    from .data import SAMPLES
 
-    prices = _load_history(args.data)
-    result = backtest(prices, short=args.short, long=args.long, cash=args.cash, fee=args.fee)
+    data = f"replay:{args.data}" if args.data in SAMPLES else args.data
+    result = backtest(data, short=args.short, long=args.long, cash=args.cash, fee=args.fee)
     print(json.dumps(result.stats) if args.json else result.report())
     return 0
 

@@ -104,7 +104,7 @@ def read_prices(source) -> pd.DataFrame:
     if bad.any():
         i = int(np.argmax(bad))
         raise ConfigError(
-            f"{name}: row {i + 1} ({df.index[i]}) has close {df['close'].iloc[i]!r}: every "
+            f"{name}: row {i + 1} ({df.index[i]}) has close {float(df['close'].iloc[i])}: every "
             "close must be a finite number > 0 (drop or fill the row)"
         )
     diffs = np.diff(df.index.asi8)
