@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import require_service
+from tests.conftest import require_service
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
