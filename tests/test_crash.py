@@ -158,7 +158,7 @@ def test_damaged_file_through_the_cli(healthy, tmp_path):
         [sys.executable, "-m", "jarvis_helpers", "run", "--feed", "replay", "--db", str(path),
          "--name", "k", "--ticks", "10", "--quiet"],
         capture_output=True, text=True, timeout=120, cwd=tmp_path)
-    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and str(path) in lines[0] and "damaged" in lines[0], proc.stderr
     assert _digest(path) == before
