@@ -196,14 +196,7 @@ class Dashboard:
     # -- text ----------------------------------------------------------------------------
     def status_text(self) -> str:
         """The status line: bot, feed, running/stopped/error, ticks, retries, last error."""
-        bot = self.bot
-        parts = [f"{bot.name}", f"feed {bot.feed.spec}", bot.status, f"ticks {bot.ticks}",
-                 f"trades {self.account()['trades']}"]
-        if bot.retries:
-            parts.append(f"retries {bot.retries}")
-        if bot.last_error:
-            parts.append(f"last error: {bot.last_error}")
-        return " | ".join(parts)
+        return self.bot.status_line()
 
     def account(self) -> dict:
         """Cash, position, equity, P&L and trades as last sent to the page."""

@@ -55,15 +55,15 @@ def store_url(request, tmp_path):
 
 @pytest.fixture
 def recorded_kraken():
-    """Factory for RecordedKraken instances, closed at the end of the test."""
+    """Factory for RecordedKraken instances (or a subclass: ``cls=``), closed after the test."""
     import asyncio
 
     from recorded_exchange import RecordedKraken
 
     made = []
 
-    def make(**kwargs):
-        ex = RecordedKraken(**kwargs)
+    def make(cls=RecordedKraken, **kwargs):
+        ex = cls(**kwargs)
         made.append(ex)
         return ex
 

@@ -108,18 +108,9 @@ def make_faults(exchange: ClockedKraken, rate: float, seed: int):
 
 
 @pytest.fixture
-def clocked_kraken():
-    made = []
-
-    def make(**kwargs):
-        ex = ClockedKraken(config={"rateLimit": RATE_LIMIT_MS}, **kwargs)
-        made.append(ex)
-        return ex
-
-    yield make
-    for ex in made:
-        if ex.session is not None and not ex.closed:
-            asyncio.run(ex.close())
+def clocked_kraken(recorded_kraken):
+    return lambda **kwargs: recorded_kraken(cls=ClockedKraken, config={"rateLimit": RATE_LIMIT_MS},
+                                            **kwargs)
 
 
 def test_500_fetches_with_30_percent_faults(store_url, clocked_kraken):
