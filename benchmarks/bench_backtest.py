@@ -84,6 +84,20 @@ def run_vectorbt_full(vbt, df, fee):
     return float(pf.value().iloc[-1]), figures
 
 
+def jarvis_sim_inputs(df):
+    """The signal arrays jarvis' simulation takes (what vectorbt gets as entries/exits)."""
+    signals = generate_signals(df, SHORT, LONG)
+    return (signals["close"].to_numpy(), signals["signal"].to_numpy(),
+            signals["entry/exit"].to_numpy())
+
+
+def run_jarvis_sim(values, signal, change, fee):
+    from jarvis_helpers.backtest import _simulate  # the private core of backtest()
+
+    sim = _simulate(values, signal, change, CASH, fee)
+    return float(sim["equity"][-1])
+
+
 def run_vectorbt_sim(vbt, close, entries, exits, fee):
     pf = vbt.Portfolio.from_signals(close, entries, exits, init_cash=CASH, fees=fee,
                                     size=np.inf, freq="1h")
@@ -166,6 +180,11 @@ def main(argv=None) -> int:
         run_jarvis(df, fee)  # warm-up
         secs, (eq, fills) = best(lambda: run_jarvis(df, fee), args.repeat)
         rows.append((name, "jarvis backtest (full)", secs, f"final equity {eq:,.2f}, {fills} fills"))
+        inputs = jarvis_sim_inputs(df)
+        run_jarvis_sim(*inputs, fee)
+        secs, eq_j = best(lambda: run_jarvis_sim(*inputs, fee), args.repeat)
+        rows.append((name, "jarvis simulation only (signals given)", secs,
+                     f"final equity {eq_j:,.2f}"))
         if vbt is not None:
             run_vectorbt_full(vbt, df, fee)
             secs, (eq_v, _) = best(lambda: run_vectorbt_full(vbt, df, fee), args.repeat)

@@ -27,7 +27,7 @@ import pandas as pd
 from .account import DEFAULT_FEE, check_cash, check_fee, fill
 from .data import SAMPLES, load_sample, read_prices
 from .errors import ConfigError, did_you_mean
-from .signals import check_windows, generate_signals, signal_from
+from .signals import check_windows, generate_signals, rolling_mean, signal_from
 
 __all__ = ["backtest", "sweep", "sweep_heatmap", "BacktestResult", "prices_from"]
 
@@ -436,7 +436,7 @@ def sweep(prices, shorts, longs, cash=10_000, fee=DEFAULT_FEE) -> pd.DataFrame:
     close, _ = prices_from(prices)
     values = close.to_numpy()
     times = close.index.asi8
-    sma = {w: close.rolling(window=w).mean().to_numpy()  # as generate_signals computes it
+    sma = {w: rolling_mean(values, w)  # as generate_signals computes it
            for w in sorted({w for pair in pairs for w in pair})}
     rows = []
     for s, lo in pairs:

@@ -8,6 +8,10 @@ the signal: +1 buy, -1 sell, 0 nothing.
 - ``generate_signals(df)``: vectorised, for notebooks and backtests.
 - ``SmaCrossover``: incremental, constant work per tick, for the live loop.
 
+Both compute each average from its own window only (no running total carried from one
+tick to the next), so rounding never accumulates: a bot resumed from the store computes
+exactly what an uninterrupted one does, and the two forms agree tick for tick.
+
 >>> import pandas as pd
 >>> prices = pd.Series([5, 4, 3, 2, 1, 2, 3, 4, 5, 4], dtype=float)
 >>> generate_signals(prices, short=2, long=4)["entry/exit"].tolist()
@@ -20,6 +24,8 @@ the signal: +1 buy, -1 sell, 0 nothing.
 from __future__ import annotations
 
 from collections import deque
+from itertools import islice
+from math import fsum
 from dataclasses import dataclass
 
 import numpy as np
@@ -66,6 +72,21 @@ def signal_from(sma_short, sma_long):
         return np.where(sma_short - sma_long > TOLERANCE * np.abs(sma_long), 1.0, 0.0)
 
 
+def rolling_mean(values, window: int) -> np.ndarray:
+    """The mean of each ``window`` consecutive values (NaN until the window is full).
+
+    Each mean is summed from its own window (a convolution), so no error is carried along.
+
+    >>> rolling_mean(np.array([1.0, 2.0, 3.0, 4.0]), 2).tolist()
+    [nan, 1.5, 2.5, 3.5]
+    """
+    values = np.asarray(values, dtype=float)
+    out = np.full(len(values), np.nan)
+    if len(values) >= window:
+        out[window - 1:] = np.convolve(values, np.ones(window), "valid") / window
+    return out
+
+
 def generate_signals(prices, short: int = 10, long: int = 20) -> pd.DataFrame:
     """The lesson's signals frame from a price Series or a DataFrame with ``close``.
 
@@ -81,8 +102,9 @@ def generate_signals(prices, short: int = 10, long: int = 20) -> pd.DataFrame:
     else:
         raise ConfigError("generate_signals needs a Series of prices or a DataFrame with 'close'")
     signals = pd.DataFrame({"close": close}, index=close.index)
-    signals[f"sma{short}"] = close.rolling(window=short).mean()
-    signals[f"sma{long}"] = close.rolling(window=long).mean()
+    values = close.to_numpy(dtype=float)
+    signals[f"sma{short}"] = rolling_mean(values, short)
+    signals[f"sma{long}"] = rolling_mean(values, long)
     signals["signal"] = signal_from(
         signals[f"sma{short}"].to_numpy(), signals[f"sma{long}"].to_numpy()
     )
@@ -101,8 +123,11 @@ class Decision:
 
 
 class SmaCrossover:
-    """Incremental SMA crossover: running sums over fixed windows, O(1) per price.
+    """Incremental SMA crossover for the live loop: constant work per tick.
 
+    It keeps only the last ``long`` prices; each tick adds one and drops one, and both
+    averages are summed exactly (``math.fsum``) over that fixed window, so the work per
+    tick does not grow with the history and no rounding error builds up over a long run.
     A strategy is any object with ``update(price) -> Decision`` and ``reset()``;
     ``warmup`` tells how many past prices it needs to rebuild its state on resume.
     """
@@ -114,24 +139,16 @@ class SmaCrossover:
 
     def reset(self) -> None:
         self._window: deque[float] = deque(maxlen=self.long)
-        self._sum_short = 0.0
-        self._sum_long = 0.0
         self._signal = 0
 
     def update(self, price: float) -> Decision:
-        price = float(price)
         window = self._window
-        if len(window) == self.long:
-            self._sum_long -= window[0]
-        if len(window) >= self.short:
-            self._sum_short -= window[-self.short]
-        window.append(price)
-        self._sum_short += price
-        self._sum_long += price
+        window.append(float(price))
         n = len(window)
-        sma_s = self._sum_short / self.short if n >= self.short else float("nan")
-        sma_l = self._sum_long / self.long if n >= self.long else float("nan")
-        signal = 1 if n >= self.long and sma_s - sma_l > TOLERANCE * abs(sma_l) else 0
+        nan = float("nan")
+        sma_s = fsum(islice(window, n - self.short, n)) / self.short if n >= self.short else nan
+        sma_l = fsum(window) / self.long if n == self.long else nan
+        signal = 1 if n == self.long and sma_s - sma_l > TOLERANCE * abs(sma_l) else 0
         entry_exit = signal - self._signal
         self._signal = signal
         return Decision(sma_s, sma_l, signal, entry_exit)

@@ -1,5 +1,7 @@
 """The strategy: vectorised and incremental forms agree; the lesson's defects stay fixed."""
 
+import os
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -21,7 +23,7 @@ def incremental(prices, short, long):
     return [strategy.update(p) for p in prices]
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=int(os.environ.get("JARVIS_HYPOTHESIS_EXAMPLES", 300)), deadline=None)
 @given(prices=prices_strategy, short=st.integers(1, 15), extra=st.integers(1, 15))
 def test_vectorised_and_incremental_give_the_same_signals(prices, short, extra):
     long = short + extra
