@@ -13,8 +13,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[test]'
 	@touch $(STAMP)
 
-lab: $(STAMP)  ## open the workbook in JupyterLab
-	$(BIN)/jupyter lab --notebook-dir=notebooks
+# Jupyter refuses to run as root unless told; containers and CI machines often are root.
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
+LAB_ARGS ?=
+
+lab: $(STAMP)  ## open the workbook in JupyterLab (extra options: make lab LAB_ARGS="--no-browser --port 8899")
+	$(BIN)/jupyter lab --notebook-dir=notebooks $(ROOT_FLAG) $(LAB_ARGS)
 
 test: $(STAMP)  ## the whole suite: unit, doctests, notebooks (nbval), database and browser tests
 	$(BIN)/python -m pytest
