@@ -11,6 +11,11 @@ than ``backlog`` rows, however many ticks came) and emits it; the Buffers keep t
 ``backlog`` rows and the plots redraw once per flush. Shown in a notebook or served, the
 dashboard flushes itself on a timer; elsewhere call ``flush()``.
 
+In JupyterLab the page talks back to the kernel on a thread of its own (comms go to a
+kernel subshell), and Panel's notebook page sends every update it receives straight back.
+So the layout takes the dashboard's lock for each message from the page (a flush never
+interleaves with one) and ignores the streamed rows the page returns (see ``_page_echo``).
+
 >>> import asyncio
 >>> from jarvis_helpers import Bot, Store, Dashboard
 >>> bot = Bot("replay", Store("sqlite://"), interval=0)
@@ -27,6 +32,7 @@ from __future__ import annotations
 
 import html
 import math
+import threading
 import time
 from collections import deque
 
@@ -41,6 +47,10 @@ COLUMNS = ["close", "sma_short", "sma_long", "signal", "entry_exit", "cash", "po
 TABLE_BACKLOG = 10
 DRAW_SHARE = 2.0  # idle time after each draw, as a multiple of the time it took
 _DRAWING = {"next": 0.0}  # shared by every dashboard of this process (one event loop)
+# Patch events the page only ever sends back as an echo of the kernel's own update: nothing
+# on the dashboard lets a user stream or patch data in the browser.
+_PAGE_ECHO = ("ColumnsStreamed", "ColumnsPatched")
+_LAYOUT: dict = {}
 ACCOUNT_FIELDS = [("cash", "cash", "{:,.2f}"), ("position", "position", "{:,.6f}"),
                   ("equity", "equity", "{:,.2f}"), ("pnl", "P&amp;L", "{:+,.2f}"),
                   ("trades", "trades", "{:d}")]
@@ -50,6 +60,39 @@ def _example() -> pd.DataFrame:
     """An empty frame with the columns and dtypes every update carries."""
     index = pd.DatetimeIndex([], dtype="datetime64[ns]", name="timestamp")
     return pd.DataFrame({c: pd.Series([], dtype=float) for c in COLUMNS}, index=index)
+
+
+def _layout_class():
+    """``pn.Column`` whose messages from a notebook page hold the dashboard's lock and drop
+    the page's echo of streamed rows (built on first use: Panel is imported lazily)."""
+    if "cls" not in _LAYOUT:
+        import panel as pn
+
+        class DashboardColumn(pn.Column):
+            _jarvis_lock = None
+
+            def _on_msg(self, ref, manager, msg):
+                # Panel's notebook page sends every patch it applies back to the kernel. A
+                # streamed update would be appended a second time, with the times as float
+                # milliseconds that a datetime64 column cannot take (DTypePromotionError).
+                content = msg.get("content")
+                if isinstance(content, dict) and isinstance(content.get("events"), list):
+                    content["events"] = [e for e in content["events"]
+                                         if not _page_echo(e)]
+                with self._jarvis_lock or threading.RLock():
+                    super()._on_msg(ref, manager, msg)
+
+        _LAYOUT["cls"] = DashboardColumn
+    return _LAYOUT["cls"]
+
+
+def _page_echo(event) -> bool:
+    """True for a patch event the page can only have sent back as an echo.
+
+    >>> _page_echo({"kind": "ColumnsStreamed"}), _page_echo({"kind": "ModelChanged"})
+    (True, False)
+    """
+    return isinstance(event, dict) and event.get("kind") in _PAGE_ECHO
 
 
 def _check_positive(label: str, value, kind=int):
@@ -87,6 +130,9 @@ class Dashboard:
         self._layout = None
         self._timer = None
         self._closed = False
+        # Held while rows go to the plots and while a message from the page is applied: in
+        # JupyterLab those arrive on another thread and both change the same Document.
+        self._lock = threading.RLock()
         self._status_text = ""
         self._account: dict = {}
         self._ledger_trades = 0
@@ -178,6 +224,10 @@ class Dashboard:
     def flush(self) -> int:
         """Send the rows that came since the last flush (at most ``backlog``) to the plots,
         refresh the account and the status line. Returns the number of rows sent."""
+        with self._lock:
+            return self._flush()
+
+    def _flush(self) -> int:
         events, self._pending = self._pending, []
         if len(events) > self.backlog:
             self.rows_dropped += len(events) - self.backlog
@@ -262,9 +312,22 @@ class Dashboard:
         started = time.monotonic()
         if started - self.last_flush < 1.0 / self.max_fps or started < _DRAWING["next"]:
             return
+        if self._page_waiting():
+            # Updates pushed before a notebook page has connected are re-tried separately
+            # by Panel and can reach it out of order: keep at most backlog rows until then.
+            extra = len(self._pending) - self.backlog
+            if extra > 0:
+                del self._pending[:extra]
+                self.rows_dropped += extra
+            return
         if self.flush():
             ended = time.monotonic()
             _DRAWING["next"] = ended + DRAW_SHARE * (ended - started)
+
+    def _page_waiting(self) -> bool:
+        """True while a notebook page showing the layout has not connected yet."""
+        comms = getattr(self._layout, "_comms", None) or {}
+        return any(not getattr(comm, "_comm", True) for comm, _client in comms.values())
 
     def start_updates(self) -> bool:
         """Flush on a timer on the running event loop (the notebook's or the server's).
@@ -351,7 +414,7 @@ class Dashboard:
         self._table = pn.pane.DataFrame(self._table_frame(), sizing_mode="stretch_width",
                                         index=True, float_format="{:,.2f}".format)
         pane = dict(sizing_mode="stretch_width", linked_axes=False)
-        layout = pn.Column(
+        layout = _layout_class()(
             f"## {html.escape(self.title)}: {html.escape(self.bot.name)} on "
             f"{html.escape(self.bot.feed.spec)}",
             self._status,
@@ -362,6 +425,7 @@ class Dashboard:
             self._table,
             sizing_mode="stretch_width",
         )
+        layout._jarvis_lock = self._lock
         self._layout = layout
         self._refresh_widgets()
         return layout

@@ -110,6 +110,42 @@ ROWS_JS = """
 """
 
 
+# The x values of every data source that has an x column, per Bokeh document, sorted, and
+# for each source with a timestamp column: rows, and whether the times strictly increase
+# (a dropped, repeated or reordered update shows here, not in Python).
+POINTS_JS = """
+() => (window.Bokeh?.documents || []).map(d => {
+  const models = d._all_models instanceof Map ? [...d._all_models.values()] : [...(d.all_models || [])];
+  const col = (m, k) => m.data instanceof Map ? m.data.get(k) : m.data?.[k];
+  return models.filter(m => typeof m.get_length === 'function').map(m => {
+    const x = col(m, 'x'), t = col(m, 'timestamp');
+    const r = {};
+    if (x) r.x = Array.from(x).sort((a, b) => a - b);
+    if (t) { const a = Array.from(t); r.rows = a.length;
+             r.increasing = a.every((v, i) => i === 0 || v > a[i - 1]); }
+    return r;
+  });
+})
+"""
+# Notebook 03: the x values each scatter must show once Run All is done, in page order.
+POINTS = {"03_streaming_plots": [list(range(20)), list(range(20, 30))]}
+
+
+def check_points(page, name):
+    """Every emitted point (and only the newest of a window) reached the page, once."""
+    shown = [src["x"] for doc in page.evaluate(POINTS_JS) for src in doc if "x" in src]
+    ok = True
+    for i, want in enumerate(POINTS.get(name, [])):
+        got = shown[i] if i < len(shown) else None
+        good = got == want
+        ok &= good
+        missing = sorted(set(want) - set(got or []))
+        extra = [v for v in (got or []) if v not in want or (got or []).count(v) > 1]
+        print(f"  scatter {i + 1}: {len(got or [])} points in the page, {len(want)} expected:",
+              "all there" if good else f"MISSING {missing} EXTRA/REPEATED {sorted(set(extra))}")
+    return ok
+
+
 def wait_http(url: str, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -209,14 +245,24 @@ def bot_start_stop(page, seconds):
         "() => [...document.querySelectorAll('.widget-label')].some(e => e.textContent.includes('stopped'))",
         timeout=15_000)
     after = label_text(page)
-    time.sleep(1.0)
+    time.sleep(1.5)  # the last flush reaches the page
     page.screenshot(path=str(OUT / "04_stopped.png"))
+    # The live dashboard (first document with timestamped sources) must hold every tick
+    # (fewer than its backlog of 500), each once and in order: no update lost or repeated.
+    docs = [d for d in page.evaluate(POINTS_JS) if any("rows" in s for s in d)]
+    lines = [s for s in docs[0] if s.get("rows")] if docs else []
+    ticks = ticks_in(after)
+    rows_ok = bool(lines) and all(s["rows"] == ticks and s["increasing"] for s in lines[:1]) \
+        and all(s["increasing"] for s in lines)
+    print(f"  dashboard in the page after Stop: {[s['rows'] for s in lines]} rows "
+          f"(ticks {ticks}), times increasing: {[s['increasing'] for s in lines]} ->",
+          "OK" if rows_ok else "UPDATES LOST OR REPEATED")
     print("  label before Start:", before_label)
     print("  label 1 s after   :", running)
     print(f"  label {seconds + 1:.0f} s after   :", during)
     print("  label after Stop  :", after)
     moved = ticks_in(during) > ticks_in(running) > ticks_in(before_label) >= 0
-    ok = moved and " running " in f" {running} " and "stopped" in after
+    ok = moved and " running " in f" {running} " and "stopped" in after and rows_ok
     print("  the bot ran, its ticks moved, and Stop stopped it:", ok)
     return ok
 
@@ -331,6 +377,7 @@ def main(argv=None) -> int:
                             print("    outputs:", row.get("mimes"), "| text:", repr(row.get("text", ""))[:200])
                 print("  rows of each data source in the browser, per Bokeh document:",
                       page.evaluate(ROWS_JS))
+                ok &= check_points(page, name)
                 if name.startswith("04"):
                     ok &= bot_start_stop(page, args.seconds)
                 page.screenshot(path=str(OUT / f"{name[:2]}_page.png"))

@@ -123,3 +123,90 @@ def test_importing_the_package_stays_light():
             "'bokeh', 'streamz', 'ipywidgets') if m in sys.modules]; print(heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "[]", out.stderr
+
+
+def _open_comm():
+    """A notebook comm that is open and keeps what the kernel sends to the page."""
+    from pyviz_comms import Comm
+
+    class OpenComm(Comm):
+        def __init__(self):
+            super().__init__()
+            self._comm, self.sent = True, []
+
+        def send(self, data=None, metadata=None, buffers=()):
+            self.sent.append(data)
+
+    return OpenComm()
+
+
+def _page_echo_of(cds, rows):
+    """The PATCH-DOC message Panel's notebook page sends back after applying a streamed
+    update: the same rows, times as float64 milliseconds, arrays in binary buffers."""
+    buffers, entries = {}, []
+    for key in ("timestamp", "close"):
+        values = cds.data[key][-rows:]
+        if key == "timestamp":
+            values = values.astype("datetime64[ns]").astype("int64") / 1e6
+        buffers[len(buffers)] = np.ascontiguousarray(values, dtype="float64")
+        entries.append([key, {"type": "ndarray", "array": {"type": "bytes", "data": {"id": len(buffers) - 1}},
+                              "order": "little", "dtype": "float64", "shape": [rows]}])
+    event = {"kind": "ColumnsStreamed", "model": {"id": cds.id}, "attr": "data",
+             "data": {"type": "map", "entries": entries}, "rollover": 50}
+    return {"header": {"msgid": "echo", "msgtype": "PATCH-DOC"}, "metadata": {},
+            "content": {"events": [event]}, "_buffers": buffers}
+
+
+def test_the_notebook_pages_echo_of_streamed_rows_is_not_applied_again():
+    # In JupyterLab, Panel's page sends each patch it applies back to the kernel; applying
+    # the echo of a stream appended float milliseconds to the datetime64 time column and
+    # printed a DTypePromotionError traceback above the dashboard (notebook 04).
+    from bokeh.document import Document
+    from bokeh.models import ColumnDataSource
+    from panel.models.comm_manager import CommManager
+
+    bot = Bot("replay", Store("sqlite://"), interval=0)
+    dash = Dashboard(bot, backlog=50)
+    asyncio.run(bot.run(max_ticks=30))
+    dash.flush()
+    layout, doc, comm = dash.panel(), Document(), _open_comm()
+    root = layout.get_root(doc, comm)
+    doc.add_root(root)
+    doc.hold()  # as a notebook document is
+    asyncio.run(bot.run(max_ticks=3))
+    assert dash.flush() == 3 and comm.sent  # streamed to the page
+    cds = next(s for s in root.select({"type": ColumnDataSource})
+               if "close" in s.data and len(s.data["close"]) == 33)
+    assert cds.data["timestamp"].dtype.kind == "M"
+    before = {k: np.array(v, copy=True) for k, v in cds.data.items()}
+    ref = root.ref["id"]
+    layout._on_msg(ref, CommManager(comm_id=comm.id, plot_id=ref), _page_echo_of(cds, 3))
+    assert len(cds.data["close"]) == 33  # not appended twice, no DTypePromotionError
+    for key, values in before.items():
+        np.testing.assert_array_equal(cds.data[key], values, err_msg=key)
+
+
+def test_messages_from_the_page_wait_for_a_flush_in_progress():
+    # JupyterLab hands comm messages to a kernel subshell thread: one applied while a flush
+    # builds its update cleared the update's held events, and the page lost those rows.
+    import threading
+
+    from bokeh.document import Document
+    from panel.models.comm_manager import CommManager
+
+    bot = Bot("replay", Store("sqlite://"), interval=0)
+    dash = Dashboard(bot, backlog=50)
+    layout, doc, comm = dash.panel(), Document(), _open_comm()
+    root = layout.get_root(doc, comm)
+    doc.add_root(root)
+    ref = root.ref["id"]
+    msg = {"header": {"msgid": "m", "msgtype": "PATCH-DOC"}, "metadata": {},
+           "content": {"events": []}, "_buffers": {}}
+    with dash._lock:  # what flush() holds
+        page = threading.Thread(
+            target=layout._on_msg, args=(ref, CommManager(comm_id=comm.id, plot_id=ref), msg))
+        page.start()
+        page.join(0.3)
+        assert page.is_alive()  # waits for the flush
+    page.join(5)
+    assert not page.is_alive()
