@@ -225,7 +225,7 @@ class Bot:
         """
         if max_ticks is not None and (isinstance(max_ticks, bool) or int(max_ticks) != max_ticks
                                       or max_ticks < 0):
-            raise ConfigError(f"max_ticks {max_ticks!r}: give a whole number >= 0, or None")
+            raise ConfigError(f"max_ticks {max_ticks!r}: give a whole number, at least 0, or None")
         self._stop_requested = False
         self.status = "running"
         self.ticks_this_run = 0
@@ -292,8 +292,9 @@ class Bot:
             return
         exc = task.exception()
         if exc is not None:
-            self.status = "error"
-            self.last_error = _one_line(exc) + _advice(exc)
+            if self.status != "error":  # raised before run()'s loop began, e.g. a bad max_ticks
+                self.status = "error"
+                self.last_error = _one_line(exc) + _advice(exc)
             log.error("bot %s stopped: %s", self.name, self.last_error)
 
     @property

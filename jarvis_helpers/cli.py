@@ -27,25 +27,30 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{PROG}: error: {message}\n")
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be >= 0")
-    return value
+def _whole_number(low: int, high: int | None = None, *, what: str = "a whole number"):
+    """An argparse type: a whole number from ``low`` (up to ``high``); errors name the text.
 
+    >>> _whole_number(1, what="a whole number of ticks")("0")
+    Traceback (most recent call last):
+    ...
+    argparse.ArgumentTypeError: '0' must be at least 1
+    >>> _whole_number(0, 65535, what="a port number (0-65535)")("http")
+    Traceback (most recent call last):
+    ...
+    argparse.ArgumentTypeError: 'http' is not a port number (0-65535)
+    """
+    rule = f"at least {low}" if high is None else f"from {low} to {high}"
 
-def _window(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a whole number of ticks (for example --short 10 --long 20)") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
-    return value
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+        if value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"{text!r} must be {rule}")
+        return value
+
+    return parse
 
 
 def _seconds(text: str) -> float:
@@ -58,16 +63,6 @@ def _seconds(text: str) -> float:
     return value
 
 
-def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (1-65535)") from None
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (1-65535)")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
     from .account import DEFAULT_FEE
 
@@ -77,15 +72,16 @@ def build_parser() -> argparse.ArgumentParser:
     def strategy_args(p):
         p.add_argument("--cash", default="10000", help="starting cash in quote currency (10000)")
         p.add_argument("--fee", default=str(DEFAULT_FEE), help=f"fee rate per fill ({DEFAULT_FEE})")
-        p.add_argument("--short", type=_window, default=10, help="short SMA window (10)")
-        p.add_argument("--long", type=_window, default=20, help="long SMA window (20)")
+        window = _whole_number(1, what="a whole number of ticks (for example --short 10 --long 20)")
+        p.add_argument("--short", type=window, default=10, help="short SMA window (10)")
+        p.add_argument("--long", type=window, default=20, help="long SMA window (20)")
 
     run = sub.add_parser("run", help="run the bot headless; ends with a JSON summary line")
     run.add_argument("--feed", default=None,
                      help="replay | replay:BTC/USD | replay:FILE.csv | random:SEED | EXCHANGE:BASE/QUOTE "
                           "(default $JARVIS_FEED or replay)")
     run.add_argument("--db", default=None, help="database URL (default sqlite:///algo_trader_history.sqlite)")
-    run.add_argument("--ticks", type=_positive_int, default=None, help="stop after N ticks in this run")
+    run.add_argument("--ticks", type=_whole_number(0), default=None, help="stop after N ticks in this run")
     run.add_argument("--interval", type=_seconds, default=None,
                      help="seconds between fetches (default 0 for replay/random, 1 for an exchange)")
     run.add_argument("--name", default="jarvis", help="bot name: its ticks and ledger in the database")
@@ -105,7 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="the live dashboard in a browser")
     serve.add_argument("--feed", default=None, help="feed spec (default $JARVIS_FEED or replay)")
     serve.add_argument("--db", default=None, help="database URL")
-    serve.add_argument("--port", type=_port, default=5006, help="port (5006)")
+    serve.add_argument("--port", type=_whole_number(0, 65535, what="a port number (0-65535)"),
+                       default=5006, help="port (5006; 0 picks a free one)")
     serve.add_argument("--interval", type=_seconds, default=None, help="seconds between fetches")
     serve.add_argument("--name", default="jarvis", help="bot name")
     return parser

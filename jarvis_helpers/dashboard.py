@@ -11,9 +11,10 @@ than ``backlog`` rows, however many ticks came) and emits it; the Buffers keep t
 ``backlog`` rows and the plots redraw once per flush. Shown in a notebook or served, the
 dashboard flushes itself on a timer; elsewhere call ``flush()``.
 
-In JupyterLab the page talks back to the kernel on a thread of its own (comms go to a
-kernel subshell), and Panel's notebook page sends every update it receives straight back.
-So the layout takes the dashboard's lock for each message from the page (a flush never
+Panel's notebook page sends every update it receives straight back to the kernel, and
+JupyterLab 4.4+ by default hands such messages to a kernel subshell, a thread of its own
+(this workbook's environment turns that off: jupyter-config/README.md). Either way the
+layout takes the dashboard's lock for each message from the page (a flush never
 interleaves with one) and ignores the streamed rows the page returns (see ``_page_echo``).
 
 >>> import asyncio

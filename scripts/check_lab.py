@@ -14,10 +14,10 @@ lists, per notebook, the blocked external requests, each plot, and the console e
 
     .venv/bin/python scripts/check_lab.py [--port 8899] [--seconds 4] [--only 03 05]
 
-With ``--no-comm-subshells`` JupyterLab sends comm messages to the kernel's main shell
-instead of a subshell thread (its ``commsOverSubshells`` setting, "perCommTarget" by
-default): Panel then handles the page's messages between cells' awaits, never in the
-middle of an update, and no update is lost (compare notebook 03's points with and without).
+The environment ships JupyterLab's ``commsOverSubshells: disabled`` (jupyter-config/):
+comm messages from the page reach the kernel's main thread, never in the middle of an
+update. ``--comm-subshells`` restores JupyterLab's own default ("perCommTarget": a
+subshell thread per comm target) to compare: notebook 03 then loses points now and then.
 
 With ``--cdn-from-disk`` Panel's CDN requests are answered from the installed files (as a
 student online would see it); screenshots go to artifacts/lab/cdn_from_disk/ to compare.
@@ -133,7 +133,7 @@ POINTS_JS = """
 })
 """
 # Notebook 03: the x values each scatter must show once Run All is done, in page order.
-POINTS = {"03_streaming_plots": [list(range(20)), list(range(5, 15))]}
+POINTS = {"03_streaming_plots": [list(range(20)), list(range(40, 50))]}
 
 
 def check_points(page, name):
@@ -291,6 +291,15 @@ def shutdown_kernels(base, token):
         urllib.request.urlopen(req, timeout=30)
 
 
+def comms_setting(base: str, token: str) -> str:
+    """The commsOverSubshells value this JupyterLab uses (overrides and user settings applied)."""
+    url = f"{base}/lab/api/settings/@jupyterlab/apputils-extension:kernels-settings?token={token}"
+    with urllib.request.urlopen(url, timeout=30) as reply:
+        plugin = json.load(reply)  # the user's own value, else the (overridden) schema default
+    default = plugin["schema"]["properties"]["commsOverSubshells"]["default"]
+    return plugin["settings"].get("commsOverSubshells", default)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--port", type=int, default=8899)
@@ -298,8 +307,9 @@ def main(argv=None) -> int:
     ap.add_argument("--cdn-from-disk", action="store_true",
                     help="answer Panel CDN requests with the installed files (as if online), "
                          "for screenshots to compare with the offline ones")
-    ap.add_argument("--no-comm-subshells", action="store_true",
-                    help="set JupyterLab's commsOverSubshells to disabled (default: as installed)")
+    ap.add_argument("--comm-subshells", action="store_true",
+                    help="JupyterLab's own default commsOverSubshells=perCommTarget instead of "
+                         "the environment's 'disabled' (to compare)")
     ap.add_argument("--only", nargs="*", default=None,
                     help="notebook number prefixes to check, e.g. 03 05 (default: all)")
     args = ap.parse_args(argv)
@@ -327,8 +337,8 @@ def main(argv=None) -> int:
     news = work / ".settings" / "@jupyterlab" / "apputils-extension"  # no "Jupyter news?" toast
     news.mkdir(parents=True)
     (news / "notification.jupyterlab-settings").write_text('{"fetchNews": "false"}')
-    if args.no_comm_subshells:
-        (news / "kernels-settings.jupyterlab-settings").write_text('{"commsOverSubshells": "disabled"}')
+    if args.comm_subshells:
+        (news / "kernels-settings.jupyterlab-settings").write_text('{"commsOverSubshells": "perCommTarget"}')
     token = secrets.token_hex(16)
     env = {**os.environ, "JARVIS_FEED": "replay"}
     env.pop("JARVIS_PG_URL", None)
@@ -343,6 +353,7 @@ def main(argv=None) -> int:
     all_ok = True
     try:
         wait_http(f"{base}/api/status?token={token}")
+        print("JupyterLab commsOverSubshells:", comms_setting(base, token))
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
             for name, nb in notebooks.items():

@@ -81,7 +81,7 @@ CASES = [
          ["DOGE/USD", "BTC/USD", "CSV path"]),
     Case("bad bot name", ["--name", "my bot!"], lambda db, f: bot(db, name="my bot!"),
          ["'my bot!'", "letters, digits"]),
-    Case("negative ticks", ["--ticks", "-3"], lambda db, f: run(db, -3), ["-3", ">= 0"]),
+    Case("negative ticks", ["--ticks", "-3"], lambda db, f: run(db, -3), ["-3", "at least 0"]),
     Case("negative interval", ["--interval", "-1"], lambda db, f: bot(db, interval=-1),
          ["-1", ">= 0"]),
     Case("missing CSV", ["--feed", "replay:{missing.csv}"], lambda db, f: open_feed(f"replay:{f['missing.csv']}"),

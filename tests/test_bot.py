@@ -87,6 +87,20 @@ def test_start_without_a_running_loop_explains():
         bot.start()
 
 
+def test_a_bad_argument_to_start_shows_in_the_status_not_lost_in_the_task():
+    bot = Bot(ReplayFeed(SAMPLE), Store("sqlite://"), interval=0)
+
+    async def go():
+        task = bot.start(max_ticks=-1)
+        with pytest.raises(ConfigError):
+            await task
+        return bot.status, bot.last_error
+
+    status, error = asyncio.run(go())
+    assert status == "error"
+    assert error.startswith("max_ticks -1: give a whole number, at least 0")
+
+
 def test_network_errors_are_retried_with_backoff(recorded_kraken, tmp_path):
     failures = {2, 3, 4, 7}  # request numbers (0 = Assets, 1 = AssetPairs)
 
