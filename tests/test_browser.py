@@ -56,6 +56,18 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _open_dashboard(browser, url, height, problems):
+    """A new tab on the served dashboard, console errors collected; (page, status locator)."""
+    page = browser.new_page(viewport={"width": 1400, "height": height})
+    page.set_default_timeout(30_000)
+    page.on("console", lambda m: m.type == "error" and problems.append(m.text))
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    page.goto(url)
+    status = page.locator(".jarvis-status")
+    status.wait_for()
+    return page, status
+
+
 def _ticks(status: str) -> int:
     return int(status.split("ticks ")[1].split()[0])
 
@@ -105,13 +117,7 @@ def test_start_advances_stop_stops_no_console_errors(served, tmp_path):
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=_chromium(), args=CHROMIUM_ARGS)
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1300})
-            page.set_default_timeout(30_000)
-            page.on("console", lambda m: m.type == "error" and problems.append(m.text))
-            page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
-            page.goto(url)
-            status = page.locator(".jarvis-status")
-            status.wait_for()
+            page, status = _open_dashboard(browser, url, 1300, problems)
             assert "idle" in status.inner_text() and _ticks(status.inner_text()) == 0
 
             page.locator(".jarvis-start button").click()
@@ -125,13 +131,7 @@ def test_start_advances_stop_stops_no_console_errors(served, tmp_path):
             assert rows.count() == 10  # the signals table keeps its backlog of 10
 
             # A second tab while it runs: the same bot (no second loop, nothing wiped).
-            other = browser.new_page(viewport={"width": 1400, "height": 900})
-            other.set_default_timeout(30_000)
-            other.on("console", lambda m: m.type == "error" and problems.append(m.text))
-            other.on("pageerror", lambda e: problems.append(f"page error: {e}"))
-            other.goto(url)
-            other_status = other.locator(".jarvis-status")
-            other_status.wait_for()
+            other, other_status = _open_dashboard(browser, url, 900, problems)
             _wait(lambda: "running" in other_status.inner_text()
                   and _ticks(other_status.inner_text()) >= _ticks(seen), 30, "the shared bot")
             assert max(other.evaluate(CDS_LENGTHS)) >= _ticks(seen)  # its history, drawn

@@ -224,11 +224,16 @@ def test_bad_symbol_stops_with_error_saying_what_to_fix(recorded_kraken, tmp_pat
     assert "error" in bot.status_line() and bot.last_error in bot.status_line()
 
 
-def test_exchange_rejecting_the_pair_stops_with_error(recorded_kraken):
+def _bot_whose_ticker_answers(recorded_kraken, error: str) -> Bot:
+    """A bot on recorded Kraken whose every ticker request gets Kraken's ``error`` reply."""
     exchange = recorded_kraken(config={"rateLimit": RATE_LIMIT_MS})
-    exchange.faults = lambda n, url: ((200, json.dumps({"error": ["EQuery:Unknown asset pair"]}))
+    exchange.faults = lambda n, url: ((200, json.dumps({"error": [error]}))
                                       if "Ticker" in url else None)
-    bot = Bot(ExchangeFeed(exchange, "BTC/USD"), Store("sqlite://"), interval=0)
+    return Bot(ExchangeFeed(exchange, "BTC/USD"), Store("sqlite://"), interval=0)
+
+
+def test_exchange_rejecting_the_pair_stops_with_error(recorded_kraken):
+    bot = _bot_whose_ticker_answers(recorded_kraken, "EQuery:Unknown asset pair")
     exc = asyncio.run(_run_until_error(bot))
     assert isinstance(exc, ccxt.ExchangeError) and not isinstance(exc, ccxt.NetworkError)
     assert bot.status == "error" and bot.retries == 0
@@ -236,10 +241,7 @@ def test_exchange_rejecting_the_pair_stops_with_error(recorded_kraken):
 
 
 def test_authentication_failure_stops_with_error_saying_what_to_fix(recorded_kraken):
-    exchange = recorded_kraken(config={"rateLimit": RATE_LIMIT_MS})
-    exchange.faults = lambda n, url: ((200, json.dumps({"error": ["EAPI:Invalid key"]}))
-                                      if "Ticker" in url else None)
-    bot = Bot(ExchangeFeed(exchange, "BTC/USD"), Store("sqlite://"), interval=0)
+    bot = _bot_whose_ticker_answers(recorded_kraken, "EAPI:Invalid key")
     exc = asyncio.run(_run_until_error(bot))
     assert isinstance(exc, ccxt.AuthenticationError)
     assert bot.status == "error" and bot.retries == 0
