@@ -64,11 +64,24 @@ def to_utc(value) -> pd.Timestamp:
 
 @dataclass(frozen=True, slots=True)
 class Tick:
-    """One price: ``symbol`` (BASE/QUOTE), ``timestamp`` (tz-aware UTC) and ``close`` (float > 0)."""
+    """One price: ``symbol`` (BASE/QUOTE), ``timestamp`` (tz-aware UTC) and ``close`` (float > 0).
+
+    A closed candle is a Tick too: ``open``, ``high``, ``low`` and ``volume`` are given, and
+    ``timestamp`` is the candle's open time. For a plain price they default to the price
+    (``volume`` NaN), so every Tick is a bar a strategy can read.
+
+    >>> t = Tick("BTC/USD", "2020-01-01T00:00Z", 7200.5)
+    >>> t.open == t.high == t.low == t.close, t.volume
+    (True, nan)
+    """
 
     symbol: str
     timestamp: pd.Timestamp
     close: float
+    open: float | None = None
+    high: float | None = None
+    low: float | None = None
+    volume: float | None = None
 
     def __post_init__(self):
         if not isinstance(self.timestamp, pd.Timestamp) or self.timestamp.tzinfo is None or str(
@@ -86,6 +99,29 @@ class Tick:
                 f"bad price {close!r} for {self.symbol}: a price must be a finite number > 0"
             )
         object.__setattr__(self, "close", close)
+        for name in ("open", "high", "low"):
+            value = getattr(self, name)
+            if value is None:
+                object.__setattr__(self, name, close)
+                continue
+            try:
+                value = float(value)
+            except (TypeError, ValueError):
+                value = math.nan
+            if not (math.isfinite(value) and value > 0):
+                raise BadTick(
+                    f"bad {name} price {getattr(self, name)!r} for {self.symbol}: a price must be "
+                    "a finite number > 0"
+                )
+            object.__setattr__(self, name, value)
+        volume = self.volume
+        try:
+            volume = math.nan if volume is None else float(volume)
+        except (TypeError, ValueError):
+            raise BadTick(f"bad volume {self.volume!r} for {self.symbol}: give a number >= 0") from None
+        if volume < 0 or math.isinf(volume):
+            raise BadTick(f"bad volume {self.volume!r} for {self.symbol}: give a number >= 0")
+        object.__setattr__(self, "volume", volume)
 
     @property
     def micros(self) -> int:
