@@ -3,7 +3,10 @@
 Default ``sqlite:///algo_trader_history.sqlite`` (WAL journal, busy timeout, so several
 bots can share one file); PostgreSQL with a ``postgresql+psycopg://`` URL, same code.
 Ticks are keyed by (bot, symbol, timestamp): writing one twice is a no-op. Reads return
-the *newest* N rows in time order. Nothing is ever dropped on start.
+the *newest* N rows in time order. Nothing is ever dropped on start: a database of an
+older schema gains the new nullable columns (``ALTER TABLE ... ADD COLUMN``) and keeps
+every row. Downloaded history lives in ``jarvis_candles``, keyed by (exchange, symbol,
+timeframe, open time).
 
 >>> import pandas as pd
 >>> from jarvis_helpers.ticks import Tick
@@ -14,12 +17,20 @@ the *newest* N rows in time order. Nothing is ever dropped on start.
 1
 >>> store.recent_ticks(5, bot="demo")["close"].tolist()
 [7200.0]
+>>> bars = pd.DataFrame({"open": [1.0, 2.0], "high": [2.0, 3.0], "low": [1.0, 2.0],
+...                      "close": [2.0, 3.0], "volume": [5.0, 6.0]},
+...                     index=pd.date_range("2024-01-01", periods=2, freq="h", tz="UTC"))
+>>> store.write_candles("kraken", "BTC/USD", "1h", bars), store.write_candles("kraken", "BTC/USD", "1h", bars)
+(2, 0)
+>>> store.candles("kraken", "BTC/USD", "1h")["close"].tolist()
+[2.0, 3.0]
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import math
 import os
 import re
 import time
@@ -34,7 +45,10 @@ from .errors import ConfigError, StoreError
 from .ticks import Tick
 
 DEFAULT_URL = "sqlite:///algo_trader_history.sqlite"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# Schema 2: ticks gained nullable open/high/low/volume (a closed candle is a tick too) and
+# the jarvis_candles table. Columns listed here are added to an older table on open.
+_ADDED_COLUMNS = {"jarvis_ticks": ("open", "high", "low", "volume")}
 
 metadata = sa.MetaData()
 
@@ -47,7 +61,25 @@ ticks_table = sa.Table(
     sa.Column("symbol", sa.String(64), nullable=False),
     sa.Column("ts", sa.BigInteger, nullable=False),
     sa.Column("close", sa.Float(precision=53), nullable=False),
+    sa.Column("open", sa.Float(precision=53), nullable=True),
+    sa.Column("high", sa.Float(precision=53), nullable=True),
+    sa.Column("low", sa.Float(precision=53), nullable=True),
+    sa.Column("volume", sa.Float(precision=53), nullable=True),
     sa.UniqueConstraint("bot", "symbol", "ts", name="uq_jarvis_ticks_bot_symbol_ts"),
+)
+# Candles of an exchange, shared by every bot: downloaded history, imported CSV files and
+# the closed candles a live feed delivered. ``ts`` is the candle's OPEN time (ccxt's rule).
+candles_table = sa.Table(
+    "jarvis_candles", metadata,
+    sa.Column("exchange", sa.String(64), primary_key=True),
+    sa.Column("symbol", sa.String(64), primary_key=True),
+    sa.Column("timeframe", sa.String(8), primary_key=True),
+    sa.Column("ts", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("open", sa.Float(precision=53), nullable=False),
+    sa.Column("high", sa.Float(precision=53), nullable=False),
+    sa.Column("low", sa.Float(precision=53), nullable=False),
+    sa.Column("close", sa.Float(precision=53), nullable=False),
+    sa.Column("volume", sa.Float(precision=53), nullable=True),
 )
 trades_table = sa.Table(
     "jarvis_trades", metadata,
@@ -136,7 +168,7 @@ class Store:
             if self.path is not None:
                 sa.event.listen(self.engine, "handle_error",
                                 functools.partial(_damaged_sqlite_file, self.path))
-        self._insert_tick, self._insert_trade = _idempotent_inserts(self.dialect)
+        self._insert_tick, self._insert_trade, self._insert_candle = _idempotent_inserts(self.dialect)
         try:
             self._open()
         except BaseException:
@@ -182,8 +214,9 @@ class Store:
         try:
             with self.engine.begin() as conn:
                 self._check_layout(conn)  # before anything is created: refuse, change nothing
-                metadata.create_all(conn, checkfirst=True)
                 self._check_schema(conn)
+                metadata.create_all(conn, checkfirst=True)
+                self._migrate(conn)
         except sa.exc.OperationalError as exc:
             raise StoreError(self._explain(exc)) from None
         except sa.exc.DatabaseError as exc:
@@ -206,7 +239,8 @@ class Store:
             if not inspector.has_table(table.name):
                 continue
             found = {c["name"] for c in inspector.get_columns(table.name)}
-            missing = [c.name for c in table.columns if c.name not in found]
+            addable = _ADDED_COLUMNS.get(table.name, ())
+            missing = [c.name for c in table.columns if c.name not in found and c.name not in addable]
             if missing:
                 raise StoreError(
                     f"{self.safe_url!r} has a {table.name} table of an older layout (no column "
@@ -215,14 +249,32 @@ class Store:
                 )
 
     def _check_schema(self, conn) -> None:
+        if not sa.inspect(conn).has_table(meta_table.name):
+            return
         row = conn.execute(sa.select(meta_table.c.value).where(meta_table.c.key == "schema")).first()
-        if row is None:
-            conn.execute(meta_table.insert().values(key="schema", value=str(SCHEMA_VERSION)))
-        elif int(row[0]) > SCHEMA_VERSION:
+        if row is not None and int(row[0]) > SCHEMA_VERSION:
             raise StoreError(
                 f"{self.safe_url!r} was written by a newer jarvis_helpers (schema {row[0]}, this "
                 f"one knows {SCHEMA_VERSION}): upgrade the package; nothing was changed"
             )
+
+    def _migrate(self, conn) -> None:
+        """Bring an older schema up to date by adding nullable columns; drop nothing."""
+        inspector = sa.inspect(conn)
+        quote = conn.dialect.identifier_preparer.quote
+        for name, columns in _ADDED_COLUMNS.items():
+            table = metadata.tables[name]
+            found = {c["name"] for c in inspector.get_columns(name)}
+            for col in columns:
+                if col not in found:
+                    kind = table.c[col].type.compile(dialect=conn.dialect)
+                    conn.exec_driver_sql(f"ALTER TABLE {quote(name)} ADD COLUMN {quote(col)} {kind}")
+        row = conn.execute(sa.select(meta_table.c.value).where(meta_table.c.key == "schema")).first()
+        if row is None:
+            conn.execute(meta_table.insert().values(key="schema", value=str(SCHEMA_VERSION)))
+        elif int(row[0]) < SCHEMA_VERSION:
+            conn.execute(meta_table.update().where(meta_table.c.key == "schema")
+                         .values(value=str(SCHEMA_VERSION)))
 
     def close(self) -> None:
         self.engine.dispose()
@@ -275,7 +327,8 @@ class Store:
         tick_rows, trade_rows = [], []
         for tick, trade in rows:
             tick_rows.append({"bot": bot, "symbol": tick.symbol, "ts": _to_micros(tick.timestamp),
-                              "close": tick.close})
+                              "close": tick.close, "open": tick.open, "high": tick.high,
+                              "low": tick.low, "volume": _nullable(tick.volume)})
             if trade is not None:
                 trade_rows.append({"bot": bot, "symbol": trade.symbol,
                                    "ts": _to_micros(trade.timestamp), "side": trade.side,
@@ -296,23 +349,28 @@ class Store:
             return int(conn.execute(query).scalar_one())
 
     def last_tick(self, bot: str) -> Tick | None:
-        query = (sa.select(ticks_table.c.symbol, ticks_table.c.ts, ticks_table.c.close)
-                 .where(ticks_table.c.bot == bot).order_by(ticks_table.c.ts.desc()).limit(1))
+        t = ticks_table.c
+        query = (sa.select(t.symbol, t.ts, t.open, t.high, t.low, t.close, t.volume)
+                 .where(t.bot == bot).order_by(t.ts.desc()).limit(1))
         with self.engine.connect() as conn:
             row = conn.execute(query).first()
         if row is None:
             return None
-        return Tick(row.symbol, pd.Timestamp(row.ts * 1000, tz="UTC"), row.close)
+        return Tick(row.symbol, pd.Timestamp(row.ts * 1000, tz="UTC"), row.close,
+                    row.open, row.high, row.low, row.volume)
 
     def recent_ticks(self, n: int = 1000, bot: str | None = None, symbol: str | None = None) -> pd.DataFrame:
-        """The newest ``n`` ticks, oldest first: a DataFrame indexed by UTC time.
+        """The newest ``n`` ticks, oldest first: a DataFrame indexed by UTC time, columns
+        ``symbol open high low close volume`` (a plain price's open/high/low are its close,
+        its volume NaN).
 
         (``SELECT ... LIMIT n`` alone returns whichever rows come first, in practice the
         oldest; the newest need ``ORDER BY ts DESC LIMIT n``, then reversing.)
         """
         if isinstance(n, bool) or not isinstance(n, int) or n < 0:
             raise ConfigError(f"n={n!r}: give a whole number of rows >= 0")
-        query = sa.select(ticks_table.c.ts, ticks_table.c.symbol, ticks_table.c.close)
+        t = ticks_table.c
+        query = sa.select(t.ts, t.symbol, t.open, t.high, t.low, t.close, t.volume)
         if bot is not None:
             query = query.where(ticks_table.c.bot == bot)
         if symbol is not None:
@@ -321,9 +379,15 @@ class Store:
         with self.engine.connect() as conn:
             rows = conn.execute(query).all()
         rows.reverse()
+        close = [float(r.close) for r in rows]
         frame = pd.DataFrame(
             {"symbol": pd.Series([r.symbol for r in rows], dtype=object),
-             "close": pd.Series([r.close for r in rows], dtype=float)},
+             "open": pd.Series(_float_or([r.open for r in rows], close), dtype=float),
+             "high": pd.Series(_float_or([r.high for r in rows], close), dtype=float),
+             "low": pd.Series(_float_or([r.low for r in rows], close), dtype=float),
+             "close": pd.Series(close, dtype=float),
+             "volume": pd.Series(_float_or([r.volume for r in rows], [math.nan] * len(rows)),
+                                 dtype=float)},
         )
         frame.index = _from_micros([r.ts for r in rows])
         frame.index.name = "timestamp"
@@ -349,6 +413,113 @@ class Store:
                                    dtype="datetime64[ns, UTC]"),
         )
         return frame
+
+    # -- candles -----------------------------------------------------------------------
+    def write_candles(self, exchange: str, symbol: str, timeframe: str, candles) -> int:
+        """Store candles; return how many were new (a candle already stored is skipped).
+
+        ``candles``: a DataFrame indexed by open time (UTC) with ``open high low close
+        volume``, or ccxt OHLCV rows ``[ms, open, high, low, close, volume]``. One
+        transaction: after a crash either the whole batch is stored or none of it.
+        """
+        rows = _candle_rows(exchange, symbol, timeframe, candles)
+        if not rows:
+            return 0
+        c = candles_table.c
+        where = sa.and_(c.exchange == exchange, c.symbol == symbol, c.timeframe == timeframe,
+                        c.ts >= rows[0]["ts"], c.ts <= rows[-1]["ts"])
+        count = sa.select(sa.func.count()).select_from(candles_table).where(where)
+        with self.engine.begin() as conn:
+            before = conn.execute(count).scalar_one()
+            conn.execute(self._insert_candle, rows)
+            after = conn.execute(count).scalar_one()
+        return int(after - before)
+
+    def candles(self, exchange: str, symbol: str, timeframe: str = "1h", since=None,
+                until=None) -> pd.DataFrame:
+        """Stored candles, oldest first: UTC DatetimeIndex (open time) named ``timestamp``,
+        columns ``open high low close volume``. ``since``/``until``: inclusive bounds on
+        the open time (anything ``pd.Timestamp`` reads; naive means UTC)."""
+        c = candles_table.c
+        query = (sa.select(c.ts, c.open, c.high, c.low, c.close, c.volume)
+                 .where(c.exchange == exchange, c.symbol == symbol, c.timeframe == timeframe))
+        if since is not None:
+            query = query.where(c.ts >= _to_micros(_utc(since)))
+        if until is not None:
+            query = query.where(c.ts <= _to_micros(_utc(until)))
+        with self.engine.connect() as conn:
+            rows = conn.execute(query.order_by(c.ts)).all()
+        frame = pd.DataFrame(
+            {"open": pd.Series([r.open for r in rows], dtype=float),
+             "high": pd.Series([r.high for r in rows], dtype=float),
+             "low": pd.Series([r.low for r in rows], dtype=float),
+             "close": pd.Series([r.close for r in rows], dtype=float),
+             "volume": pd.Series([math.nan if r.volume is None else r.volume for r in rows],
+                                 dtype=float)})
+        frame.index = _from_micros([r.ts for r in rows]).as_unit("ns")
+        frame.index.name = "timestamp"
+        return frame
+
+    def candle_range(self, exchange: str, symbol: str, timeframe: str):
+        """``(first, last, count)`` of the stored candles' open times, or ``(None, None, 0)``."""
+        c = candles_table.c
+        query = (sa.select(sa.func.min(c.ts), sa.func.max(c.ts), sa.func.count())
+                 .where(c.exchange == exchange, c.symbol == symbol, c.timeframe == timeframe))
+        with self.engine.connect() as conn:
+            first, last, count = conn.execute(query).one()
+        if not count:
+            return None, None, 0
+        return (pd.Timestamp(first * 1000, tz="UTC"), pd.Timestamp(last * 1000, tz="UTC"),
+                int(count))
+
+    def candle_sets(self) -> pd.DataFrame:
+        """What history is stored: one row per (exchange, symbol, timeframe) with its
+        first and last open time and the number of candles."""
+        c = candles_table.c
+        query = (sa.select(c.exchange, c.symbol, c.timeframe, sa.func.min(c.ts).label("first"),
+                           sa.func.max(c.ts).label("last"), sa.func.count().label("candles"))
+                 .group_by(c.exchange, c.symbol, c.timeframe)
+                 .order_by(c.exchange, c.symbol, c.timeframe))
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return pd.DataFrame(
+            {"exchange": [r.exchange for r in rows], "symbol": [r.symbol for r in rows],
+             "timeframe": [r.timeframe for r in rows],
+             "first": pd.DatetimeIndex([pd.Timestamp(r.first * 1000, tz="UTC") for r in rows],
+                                       dtype="datetime64[ns, UTC]"),
+             "last": pd.DatetimeIndex([pd.Timestamp(r.last * 1000, tz="UTC") for r in rows],
+                                      dtype="datetime64[ns, UTC]"),
+             "candles": pd.Series([int(r.candles) for r in rows], dtype="int64")})
+
+
+def _utc(value) -> pd.Timestamp:
+    ts = pd.Timestamp(value)
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
+def _candle_rows(exchange, symbol, timeframe, candles) -> list[dict]:
+    base = {"exchange": exchange, "symbol": symbol, "timeframe": timeframe}
+    rows = []
+    if isinstance(candles, pd.DataFrame):
+        if not isinstance(candles.index, pd.DatetimeIndex):
+            raise ConfigError("candles need a DatetimeIndex of open times (UTC)")
+        index = candles.index
+        index = index.tz_localize("UTC") if index.tz is None else index.tz_convert("UTC")
+        micros = index.as_unit("us").asi8
+        cols = [candles[k].to_numpy(dtype=float) for k in ("open", "high", "low", "close")]
+        volume = (candles["volume"].to_numpy(dtype=float) if "volume" in candles.columns
+                  else [math.nan] * len(candles))
+        for i, ts in enumerate(micros):
+            rows.append({**base, "ts": int(ts), "open": float(cols[0][i]), "high": float(cols[1][i]),
+                         "low": float(cols[2][i]), "close": float(cols[3][i]),
+                         "volume": _nullable(volume[i])})
+    else:
+        for row in candles:
+            ms, o, h, lo, c, v = row[:6]
+            rows.append({**base, "ts": int(ms) * 1000, "open": float(o), "high": float(h),
+                         "low": float(lo), "close": float(c), "volume": _nullable(v)})
+    rows.sort(key=lambda r: r["ts"])
+    return rows
 
 
 def _damaged_sqlite_file(path, context) -> None:
@@ -390,4 +561,17 @@ def _idempotent_inserts(dialect: str):
             "PostgreSQL ('postgresql+psycopg://user:password@host/dbname')"
         )
     return (insert(ticks_table).on_conflict_do_nothing(),
-            insert(trades_table).on_conflict_do_nothing())
+            insert(trades_table).on_conflict_do_nothing(),
+            insert(candles_table).on_conflict_do_nothing())
+
+
+def _nullable(value):
+    """NaN is stored as NULL (SQLite cannot keep a NaN; PostgreSQL would, differently)."""
+    if value is None:
+        return None
+    value = float(value)
+    return None if value != value else value
+
+
+def _float_or(values, fallback) -> list:
+    return [fb if v is None else float(v) for v, fb in zip(values, fallback)]
