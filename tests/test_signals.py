@@ -1,6 +1,8 @@
 """The strategy: vectorised and incremental forms agree; the lesson's defects stay fixed."""
 
+import math
 import os
+import sys
 
 import numpy as np
 import pandas as pd
@@ -10,7 +12,9 @@ from hypothesis import strategies as st
 
 from jarvis_helpers import generate_signals, load_sample
 from jarvis_helpers.errors import ConfigError
-from jarvis_helpers.signals import SmaCrossover
+from jarvis_helpers.signals import SmaCrossover, rolling_mean
+
+EXAMPLES = int(os.environ.get("JARVIS_HYPOTHESIS_EXAMPLES", 300))
 
 prices_strategy = st.lists(
     st.floats(min_value=0.01, max_value=1e6, allow_nan=False, allow_infinity=False),
@@ -23,7 +27,7 @@ def incremental(prices, short, long):
     return [strategy.update(p) for p in prices]
 
 
-@settings(max_examples=int(os.environ.get("JARVIS_HYPOTHESIS_EXAMPLES", 300)), deadline=None)
+@settings(max_examples=EXAMPLES, deadline=None)
 @given(prices=prices_strategy, short=st.integers(1, 15), extra=st.integers(1, 15))
 def test_vectorised_and_incremental_give_the_same_signals(prices, short, extra):
     long = short + extra
@@ -31,8 +35,8 @@ def test_vectorised_and_incremental_give_the_same_signals(prices, short, extra):
     decisions = incremental(prices, short, long)
     assert frame["signal"].tolist() == [float(d.signal) for d in decisions]
     assert frame["entry/exit"].tolist() == [float(d.entry_exit) for d in decisions]
-    np.testing.assert_allclose(frame[f"sma{long}"].to_numpy(), [d.sma_long for d in decisions],
-                               rtol=1e-9, equal_nan=True)
+    assert_bitwise_equal(frame[f"sma{short}"], [d.sma_short for d in decisions])
+    assert_bitwise_equal(frame[f"sma{long}"], [d.sma_long for d in decisions])
 
 
 @settings(max_examples=100, deadline=None)
@@ -48,6 +52,8 @@ def test_real_history_agrees_tick_by_tick():
     frame = generate_signals(close)
     decisions = incremental(close.to_numpy(), 10, 20)
     assert frame["entry/exit"].to_numpy().tolist() == [float(d.entry_exit) for d in decisions]
+    assert_bitwise_equal(frame["sma10"], [d.sma_short for d in decisions])
+    assert_bitwise_equal(frame["sma20"], [d.sma_long for d in decisions])
     assert (frame["entry/exit"] != 0).sum() > 500  # it really trades (defect 1: it never did)
 
 
@@ -81,3 +87,99 @@ def test_incremental_reset_starts_over():
     first = [strategy.update(p).signal for p in [1, 2, 3, 4]]
     strategy.reset()
     assert [strategy.update(p).signal for p in [1, 2, 3, 4]] == first
+
+
+# -- one exact SMA: every window mean is math.fsum(window) / window, bit for bit -------------
+
+def reference_sum(window) -> float:
+    """math.fsum, with its errors read as IEEE arithmetic reads them (rolling_mean's doc)."""
+    if any(math.isnan(x) for x in window) or {math.inf, -math.inf} <= set(window):
+        return math.nan
+    if math.inf in window or -math.inf in window:
+        return math.inf if math.inf in window else -math.inf
+    try:
+        return math.fsum(window)
+    except OverflowError:  # a partial sum overflowed: the exact sum, if finite, of quarters
+        quarter = math.fsum(x / 4 for x in window)
+        return quarter * 4 if abs(quarter) <= sys.float_info.max / 4 else math.copysign(math.inf, quarter)
+
+
+def reference_mean(values, window):
+    values = [float(v) for v in values]
+    return np.array([reference_sum(values[i + 1 - window:i + 1]) / window if i + 1 >= window
+                     else math.nan for i in range(len(values))])
+
+
+def assert_bitwise_equal(actual, expected):
+    actual, expected = np.asarray(actual, dtype=float), np.asarray(expected, dtype=float)
+    assert actual.shape == expected.shape
+    same = (actual.view(np.int64) == expected.view(np.int64)) | (np.isnan(actual) & np.isnan(expected))
+    bad = np.flatnonzero(~same)
+    assert not bad.size, f"{bad.size} differ, first at {bad[0]}: {actual[bad[0]]!r} != {expected[bad[0]]!r}"
+
+
+magnitudes = st.one_of(
+    st.floats(1e-6, 1e9),
+    st.integers(0, 10**9).map(float),
+    st.integers(0, 10**7).map(lambda k: k * 0.1 + 0.2),  # 0.1 + 0.2 style decimals
+    st.builds(lambda m, e: m * 10.0**e, st.floats(1.0, 10.0), st.integers(-6, 9)),
+)
+mixed_prices = st.lists(magnitudes, min_size=1, max_size=600)
+
+
+@settings(max_examples=EXAMPLES, deadline=None)
+@given(prices=mixed_prices, window=st.integers(1, 300))
+def test_rolling_mean_is_fsum_of_each_window_bit_for_bit(prices, window):
+    assert_bitwise_equal(rolling_mean(prices, window), reference_mean(prices, window))
+
+
+@settings(max_examples=EXAMPLES, deadline=None)
+@given(values=st.lists(st.tuples(st.sampled_from([1.0, -1.0]), magnitudes).map(lambda t: t[0] * t[1]),
+                       min_size=1, max_size=300),
+       window=st.integers(1, 40))
+def test_rolling_mean_is_exact_through_cancellation(values, window):
+    assert_bitwise_equal(rolling_mean(values, window), reference_mean(values, window))
+
+
+@settings(max_examples=EXAMPLES // 2, deadline=None)
+@given(values=st.lists(st.floats(-1e300, 1e300), min_size=1, max_size=120), window=st.integers(1, 30))
+def test_rolling_mean_is_exact_over_the_whole_float_range(values, window):
+    # subnormals, exponent spans too wide for the digit path (math.fsum instead), zeros
+    assert_bitwise_equal(rolling_mean(values, window), reference_mean(values, window))
+
+
+def test_rolling_mean_is_exact_across_blocks_and_long_windows():
+    rng = np.random.default_rng(10)
+    values = 10 ** rng.uniform(-6, 9, 40_000)  # more windows than one block of work
+    for window in (1, 20, 999):
+        assert_bitwise_equal(rolling_mean(values, window), reference_mean(values, window))
+
+
+def test_the_naive_sums_would_differ_here():
+    # the case the exact path exists for: a left-to-right or SIMD sum is off by a bit
+    values = [0.1, 0.2, 0.3] * 5
+    naive = [(values[i] + values[i + 1] + values[i + 2]) / 3 for i in range(len(values) - 2)]
+    assert rolling_mean(values, 3)[2:].tolist() != naive
+    assert_bitwise_equal(rolling_mean(values, 3), reference_mean(values, 3))
+
+
+def test_non_finite_windows_and_overflow_follow_ieee():
+    nan, inf = math.nan, math.inf
+    values = [1.0, nan, 2.0, inf, 3.0, -inf, 4.0, 5.0, 6.0, 1e308, 1e308, -1e308, -1e308, -1e308]
+    got = rolling_mean(values, 2)
+    assert_bitwise_equal(got, [nan, nan, nan, inf, inf, -inf, -inf, 4.5, 5.5, 5e307, inf, 0.0, -inf, -inf])
+    assert_bitwise_equal(got, reference_mean(values, 2))
+    assert_bitwise_equal(rolling_mean([inf, -inf, 1.0], 3), [nan, nan, nan])
+    assert_bitwise_equal(rolling_mean([1e308, 1e308, -1e308], 3), [nan, nan, 1e308 / 3])
+
+
+def test_shipped_sample_means_are_exact():
+    close = load_sample("BTC/USD")["close"].to_numpy()
+    for window in (10, 20, 50):
+        assert_bitwise_equal(rolling_mean(close, window), reference_mean(close, window))
+
+
+@pytest.mark.parametrize("window", [0, -3, 2.5, "20", True, None])
+def test_rolling_mean_refuses_a_bad_window(window):
+    with pytest.raises(ConfigError, match="window"):
+        rolling_mean([1.0, 2.0, 3.0], window)
