@@ -1,4 +1,4 @@
-"""The solved notebooks' conventions (nbval itself runs them: see notebooks/conftest.py).
+"""The solved notebooks' conventions (nbval itself runs them: see the root conftest.py).
 
 These checks read the notebooks' JSON only (no kernel), so they are fast:
 outputs stored only where nbval compares them, Panel/widget cells ignored by nbval,

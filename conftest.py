@@ -1,17 +1,19 @@
 """nbval wiring for the solved notebooks (``make test`` collects ``notebooks/*.ipynb``).
 
-Each notebook runs on a fresh kernel from this environment (``--nbval-current-env``)
-with ``JARVIS_FEED=replay``: offline and deterministic, whatever the shell says. The
-variable is set only while nbval starts the notebook's kernel, so the rest of the suite
-sees the environment unchanged. The student copies are not run by nbval (they raise
-``NotImplementedError`` on purpose); ``tests/test_student_copies.py`` covers them.
+Kept here, at the repository root, so the folders students browse (``notebooks/``,
+``notebooks/unsolved/``) hold notebooks only. Each notebook runs on a fresh kernel from
+this environment (``--nbval-current-env``) with ``JARVIS_FEED=replay``: offline and
+deterministic, whatever the shell says. The variable is set only while nbval starts the
+notebook's kernel, so the rest of the suite sees the environment unchanged. The student
+copies are not run by nbval (they raise ``NotImplementedError`` on purpose);
+``tests/test_student_copies.py`` covers them.
 """
 
 import os
 
 import pytest
 
-collect_ignore = ["unsolved"]
+collect_ignore = ["notebooks/unsolved"]
 
 TEST_FEED = "replay"
 
