@@ -1,9 +1,11 @@
 """Where ticks come from. Every feed has ``await feed.fetch() -> Tick`` and ``await feed.close()``.
 
-- ``ExchangeFeed``: live prices from any ccxt exchange, asynchronously (ccxt.async_support).
+- ``ExchangeFeed``: live prices from any ccxt exchange, asynchronously (ccxt.async_support):
+  the ticker (``timeframe="tick"``) or each closed candle of a timeframe (``"1h"``...).
 - ``ReplayFeed``: recorded candles replayed as ticks (default: the shipped Kraken sample).
 - ``RandomWalkFeed``: a seeded synthetic walk, reproducible.
-- ``open_feed(spec)``: one of the above from a short text such as ``"kraken:BTC/USD"``.
+- ``open_feed(spec)``: one of the above from a short text such as ``"kraken:BTC/USD"`` or
+  ``"kraken:BTC/USD@1h"`` (closed hourly candles).
 
 >>> import asyncio
 >>> feed = open_feed("replay:BTC/USD")
@@ -15,6 +17,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import math
 import os
 from pathlib import Path
@@ -26,9 +29,30 @@ from .data import SAMPLES, load_sample, read_prices
 from .errors import ConfigError, FeedExhausted, did_you_mean
 from .ticks import BadTick, Tick, check_symbol, to_utc
 
-__all__ = ["ExchangeFeed", "ReplayFeed", "RandomWalkFeed", "open_feed", "FeedExhausted"]
+__all__ = ["ExchangeFeed", "ReplayFeed", "RandomWalkFeed", "open_feed", "FeedExhausted",
+           "TIMEFRAMES"]
 
 DEFAULT_SPEC = "replay"
+
+TIMEFRAMES = {"1m": 60, "5m": 300, "15m": 900, "1h": 3600, "4h": 14_400, "1d": 86_400}
+"""The candle timeframes a feed and ``download`` accept, in seconds (plus ``"tick"``)."""
+
+
+def check_timeframe(timeframe, *, tick: bool = True) -> str:
+    """Return the timeframe if it is one of ``TIMEFRAMES`` (or ``"tick"``), else raise.
+
+    >>> check_timeframe("1h")
+    '1h'
+    >>> check_timeframe("1H")
+    Traceback (most recent call last):
+    ...
+    jarvis_helpers.errors.ConfigError: bad timeframe '1H': use one of tick, 1m, 5m, 15m, 1h, 4h, 1d. Did you mean: 1h?
+    """
+    allowed = (["tick"] if tick else []) + list(TIMEFRAMES)
+    if timeframe not in allowed:
+        raise ConfigError(f"bad timeframe {timeframe!r}: use one of {', '.join(allowed)}."
+                          + did_you_mean(str(timeframe), allowed))
+    return timeframe
 
 
 class Feed:
@@ -78,6 +102,14 @@ class ReplayFeed(Feed):
         self.symbol = check_symbol(symbol)
         self._times = frame.index.asi8.copy()  # int64 nanoseconds, UTC
         self._closes = frame["close"].to_numpy(dtype=float).copy()
+        # Candles replay as candles (open high low volume kept); plain prices as flat bars.
+        self._bars = None
+        if {"open", "high", "low"} <= set(frame.columns):
+            volume = (frame["volume"].to_numpy(dtype=float) if "volume" in frame.columns
+                      else np.full(len(frame), np.nan))
+            self._bars = np.column_stack([frame["open"].to_numpy(dtype=float),
+                                          frame["high"].to_numpy(dtype=float),
+                                          frame["low"].to_numpy(dtype=float), volume])
         self._pos = 0
         self.pace = float(pace)
         if start_after is not None:
@@ -101,7 +133,12 @@ class ReplayFeed(Feed):
             await asyncio.sleep(self.pace)
         i = self._pos
         self._pos = i + 1
-        return Tick(self.symbol, pd.Timestamp(int(self._times[i]), tz="UTC"), float(self._closes[i]))
+        stamp = pd.Timestamp(int(self._times[i]), tz="UTC")
+        if self._bars is None:
+            return Tick(self.symbol, stamp, float(self._closes[i]))
+        o, h, lo, v = self._bars[i]
+        return Tick(self.symbol, stamp, float(self._closes[i]), float(o), float(h), float(lo),
+                    None if v != v else float(v))
 
 
 def _symbol_from_path(source) -> str | None:
@@ -199,15 +236,41 @@ class ExchangeFeed(Feed):
 
     ``exchange``: an exchange id ('kraken') or an already-built async exchange object.
     One exchange object serves every fetch: markets are loaded once and ccxt's rate
-    limiter stays on. Public prices need no API key. A tick's time is the exchange's, or
-    the time the answer arrived (UTC) when the exchange gives none (Kraken's ticker
-    gives none). Call ``await feed.close()`` when done (the bot does it on stop).
+    limiter stays on. Public prices need no API key. Call ``await feed.close()`` when
+    done (the bot does it on stop).
+
+    ``timeframe="tick"`` (default) polls the ticker: a tick's time is the exchange's, or
+    the time the answer arrived (UTC) when the exchange gives none (Kraken's gives none).
+    ``timeframe="1m" | "5m" | "15m" | "1h" | "4h" | "1d"`` yields each candle once, after
+    it has closed, as a Tick with ``open high low close volume`` stamped with its open
+    time. The exchange's still-forming candle (Kraken's last OHLC row) is never yielded;
+    hours without trades stay gaps. ``fetch`` waits for the next close, polling
+    ``fetch_ohlcv`` at a pace that fits the timeframe and the rate limit (``poll``: fixed
+    seconds between polls instead). The first candle is the newest closed one, or the
+    one after ``start_after`` (how a resumed bot catches up; Kraken keeps 720 candles).
+
+    ``stream="ws"`` takes the same ticks or candles from the exchange's websocket
+    (ccxt.pro ``watch_ticker``/``watch_ohlcv``), see ``jarvis_helpers.wsfeed``.
+
+    >>> ExchangeFeed("kraken", "BTC/USD", "1h")
+    ExchangeFeed('kraken:BTC/USD@1h')
     """
 
     durable = False
+    SETTLE = 2.0  # seconds after a close before asking (the exchange commits the candle)
+    MAX_POLL = 60.0  # never wait longer than this between polls (clocks may differ)
 
-    def __init__(self, exchange="kraken", symbol: str = "BTC/USD", *, config: dict | None = None):
+    def __init__(self, exchange="kraken", symbol: str = "BTC/USD", timeframe: str = "tick", *,
+                 config: dict | None = None, stream: str = "rest", poll: float | None = None):
         self.symbol = check_symbol(symbol)
+        self.timeframe = check_timeframe(timeframe)
+        if stream not in ("rest", "ws"):
+            raise ConfigError(f"bad stream {stream!r}: use 'rest' (polling) or 'ws' (websocket)"
+                              + did_you_mean(str(stream), ["rest", "ws"]))
+        self.stream = stream
+        if poll is not None and not (isinstance(poll, (int, float)) and poll >= 0):
+            raise ConfigError(f"bad poll {poll!r}: give seconds >= 0, or None to pace by the timeframe")
+        self.poll = poll
         if isinstance(exchange, str):
             self.exchange = _build_exchange(exchange, config)
         else:
@@ -215,8 +278,17 @@ class ExchangeFeed(Feed):
             if hasattr(exchange, "enableRateLimit"):
                 exchange.enableRateLimit = True
         self.exchange_id = getattr(self.exchange, "id", type(self.exchange).__name__)
-        self.spec = f"{self.exchange_id}:{self.symbol}"
+        self.spec = f"{self.exchange_id}:{self.symbol}" + (
+            "" if self.timeframe == "tick" else f"@{self.timeframe}")
         self._markets_checked = False
+        self._ready: collections.deque = collections.deque()  # closed candles not yet yielded
+        self._after_ms: int | None = None  # the newest candle yielded (or resumed from)
+        self._forming_ms: int | None = None  # open time of the exchange's forming candle
+        self.polls = 0
+
+    @property
+    def tf_ms(self) -> int:
+        return TIMEFRAMES[self.timeframe] * 1000
 
     async def _check_symbol(self) -> None:
         import ccxt
@@ -228,11 +300,32 @@ class ExchangeFeed(Feed):
                 + did_you_mean(self.symbol, list(markets))
                 + " Symbols use ccxt's unified form BASE/QUOTE."
             )
+        if self.timeframe != "tick":
+            offered = getattr(self.exchange, "timeframes", None) or {}
+            if offered and self.timeframe not in offered:
+                raise ConfigError(
+                    f"{self.exchange_id} has no {self.timeframe!r} candles: it offers "
+                    f"{', '.join(offered)}")
         self._markets_checked = True
+
+    def start_after(self, timestamp) -> None:
+        """Candles: continue with the candle after ``timestamp`` (a resumed bot catches up)."""
+        if self.timeframe != "tick":
+            self._after_ms = to_utc(timestamp).value // 1_000_000
+            self._ready.clear()
 
     async def fetch(self) -> Tick:
         if not self._markets_checked:
             await self._check_symbol()
+        if self.timeframe == "tick":
+            return await self._fetch_ticker()
+        while not self._ready:
+            await self._poll_candles()
+            if not self._ready:
+                await asyncio.sleep(self.next_wait())
+        return self._ready.popleft()
+
+    async def _fetch_ticker(self) -> Tick:
         try:
             ticker = await self.exchange.fetch_ticker(self.symbol)
         except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
@@ -251,6 +344,63 @@ class ExchangeFeed(Feed):
         timestamp = to_utc(stamp) if stamp else received
         return Tick(self.symbol, timestamp, price)
 
+    def _now_ms(self) -> int:
+        now = getattr(self.exchange, "milliseconds", None)
+        return int(now()) if now is not None else int(pd.Timestamp.now(tz="UTC").value // 1_000_000)
+
+    async def _poll_candles(self) -> None:
+        """Ask for the candles after the last one yielded; queue those that have closed."""
+        since = None if self._after_ms is None else self._after_ms + self.tf_ms
+        try:
+            rows = await self.exchange.fetch_ohlcv(self.symbol, self.timeframe, since=since)
+        except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
+            raise BadTick(f"{self.spec}: unreadable candles ({type(exc).__name__}: {exc})") from None
+        self.polls += 1
+        self.accept_rows(rows, self._now_ms())
+
+    def accept_rows(self, rows, now_ms: int) -> list[Tick]:
+        """Queue the closed candles among ccxt OHLCV ``rows``, each once; return them.
+
+        A row is closed when a later row follows it or its period has ended by
+        ``now_ms`` (the exchange's clock). The last row of an answer is normally the
+        still-forming candle: it is remembered (for pacing) and never queued.
+        """
+        rows = sorted((r for r in rows or () if r and r[0] is not None), key=lambda r: r[0])
+        closed = []
+        for i, row in enumerate(rows):
+            is_last = i == len(rows) - 1
+            if is_last and row[0] + self.tf_ms > now_ms:
+                self._forming_ms = int(row[0])
+                break
+            closed.append(row)
+        if closed and self._after_ms is None:
+            closed = closed[-1:]  # a fresh feed starts with the newest closed candle
+        fresh = []
+        for row in closed:
+            ms = int(row[0])
+            if self._after_ms is not None and ms <= self._after_ms:
+                continue  # already yielded (or older than where we resumed)
+            try:
+                tick = Tick(self.symbol, ms, row[4], row[1], row[2], row[3], row[5])
+            except BadTick as exc:
+                raise BadTick(f"{self.spec}: bad candle at {to_utc(ms)}: {exc}") from None
+            fresh.append(tick)
+            self._after_ms = ms
+        self._ready.extend(fresh)
+        return fresh
+
+    def next_wait(self) -> float:
+        """Seconds to wait before the next poll: until the forming candle closes (plus a
+        moment for the exchange to commit it), at least the rate limit, at most
+        ``MAX_POLL``; or ``poll`` when given."""
+        if self.poll is not None:
+            return float(self.poll)
+        floor = max(float(getattr(self.exchange, "rateLimit", 1000) or 0) / 1000, 1.0)
+        if self._forming_ms is None:
+            return floor
+        due = (self._forming_ms + self.tf_ms - self._now_ms()) / 1000 + self.SETTLE
+        return float(min(max(due, floor), self.MAX_POLL))
+
     async def close(self) -> None:
         closer = getattr(self.exchange, "close", None)
         if closer is not None:
@@ -261,7 +411,11 @@ def open_feed(spec: str | None = None, **options) -> Feed:
     """Build a feed from a spec (default: ``$JARVIS_FEED`` or ``"replay"``).
 
     ``"replay"`` / ``"replay:BTC/USD"`` (shipped sample), ``"replay:path/to.csv"``,
-    ``"random"`` / ``"random:7"`` (seeded walk), ``"kraken:BTC/USD"`` (any ccxt exchange).
+    ``"random"`` / ``"random:7"`` (seeded walk), ``"kraken:BTC/USD"`` (any ccxt exchange's
+    ticker), ``"kraken:BTC/USD@1h"`` (its closed hourly candles; also 1m 5m 15m 4h 1d).
+
+    >>> open_feed("kraken:BTC/USD@4h").timeframe
+    '4h'
 
     >>> open_feed("random:7")
     RandomWalkFeed('random:7')
@@ -295,11 +449,14 @@ def open_feed(spec: str | None = None, **options) -> Feed:
             raise ConfigError(f"bad feed spec {spec!r}: 'random:' takes an integer seed, e.g. random:7") from None
         return RandomWalkFeed(seed, **options)
     if arg:
-        return ExchangeFeed(kind, arg, **options)
+        symbol, at, timeframe = arg.partition("@")
+        if at:
+            options.setdefault("timeframe", check_timeframe(timeframe))
+        return ExchangeFeed(kind, symbol, **options)
     raise ConfigError(f"unknown feed spec {spec!r}: {_SPEC_HELP}" + did_you_mean(kind, ["replay", "random", "kraken"]))
 
 
 _SPEC_HELP = (
     "use 'replay', 'replay:BTC/USD', 'replay:path.csv', 'random:SEED' or "
-    "'EXCHANGE:BASE/QUOTE' (for example 'kraken:BTC/USD')"
+    "'EXCHANGE:BASE/QUOTE[@TIMEFRAME]' (for example 'kraken:BTC/USD' or 'kraken:BTC/USD@1h')"
 )
