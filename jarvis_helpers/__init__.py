@@ -6,17 +6,19 @@ Nothing runs at import time: no database is opened, no network is touched.
 from .account import PaperAccount
 # Imported eagerly (it needs nothing heavier than signals): a lazy import would leave the
 # package attribute `backtest` pointing at the submodule once anything imports it.
-from .backtest import backtest
+from .backtest import backtest, sweep
 from .bot import Bot
 from .data import load_sample
 from .errors import FeedExhausted
 from .feeds import ExchangeFeed, RandomWalkFeed, ReplayFeed, open_feed
 from .signals import generate_signals
 from .store import Store
+from .strategy import Strategy, StrategyError, load_strategy, strategies
 
 __all__ = [
     "Bot", "Store", "PaperAccount", "ExchangeFeed", "ReplayFeed", "RandomWalkFeed", "open_feed",
     "generate_signals", "backtest", "load_sample", "Dashboard", "BotControls", "FeedExhausted",
+    "Strategy", "StrategyError", "strategies", "load_strategy", "sweep",
 ]
 
 

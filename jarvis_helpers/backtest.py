@@ -1,9 +1,10 @@
-"""Backtest the SMA crossover on recorded prices, vectorised, with the live bot's semantics.
+"""Backtest any Strategy on recorded candles, vectorised, with the live bot's semantics.
 
-The same rules as ``Bot`` (DESIGN.md): the signal from ``signals.generate_signals``, a fill
-at the close of the tick where the signal changes, all cash in on a buy (fee included), the
-whole position out on a sell, a fee on every fill (``account.fill``, the one fill rule).
-Only the loop is gone: every fill is computed at once with numpy.
+The same rules as ``Bot`` (DESIGN.md): the strategy's ``rules`` over the whole history,
+the one position rule (``strategy.positions``), a fill at the close of the bar where the
+position changes, all cash in on a buy (fee included), the whole position out on a sell,
+a fee on every fill (``account.fill``, the one fill rule). Only the loop is gone: every
+fill is computed at once with numpy. The default strategy is the lesson's SMA 10/20.
 
 >>> r = backtest(load_sample("BTC/USD"), short=10, long=20, cash=10_000, fee=0.0026)
 >>> r.stats["n_fills"], round(r.stats["final_equity"], 2), round(r.stats["buy_hold_return"], 4)
@@ -13,11 +14,17 @@ Only the loop is gone: every fill is computed at once with numpy.
 >>> table = sweep(load_sample(), shorts=[5, 10], longs=[20, 50])
 >>> table[["short", "long", "n_trades"]].values.tolist()
 [[5, 20, 577], [5, 50, 310], [10, 20, 508], [10, 50, 254]]
+>>> r = backtest(load_sample(), "rsi", params={"period": 14})
+>>> r.strategy, r.stats["n_trades"] > 0
+(Rsi(period=14, lower=30.0, upper=70.0), True)
 """
 
 from __future__ import annotations
 
+import itertools
 import math
+import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,9 +34,10 @@ import pandas as pd
 from .account import DEFAULT_FEE, check_cash, check_fee, fill
 from .data import SAMPLES, load_sample, read_prices
 from .errors import ConfigError, did_you_mean
-from .signals import check_windows, generate_signals, rolling_mean, signal_from
+from .signals import check_windows
+from .strategy import CANDLE_COLUMNS, Strategy, load_strategy, positions, run_rules, strategy_for
 
-__all__ = ["backtest", "sweep", "sweep_heatmap", "BacktestResult", "prices_from"]
+__all__ = ["backtest", "sweep", "sweep_heatmap", "BacktestResult", "prices_from", "candles_from"]
 
 YEAR = 365.25 * 24 * 3600.0
 """Seconds in a year: crypto trades around the clock, so a year is every hour of it."""
@@ -55,6 +63,36 @@ def prices_from(prices) -> tuple[pd.Series, str | None]:
     ...
     jarvis_helpers.errors.ConfigError: cannot backtest on 'kraken:BTC/USD': a backtest needs recorded prices: give a DataFrame with a 'close' column and a DatetimeIndex (e.g. load_sample()), a price Series with a DatetimeIndex, a CSV path, or 'replay' / 'replay:BTC/USD' / 'replay:file.csv'
     """
+    frame, symbol = _frame_from(prices)
+    close = frame["close"].astype(float)
+    close.name = "close"
+    return close, symbol
+
+
+def candles_from(prices) -> tuple[pd.DataFrame, str | None]:
+    """Candles (``open high low close volume``, UTC DatetimeIndex) and the symbol if known,
+    from anything ``backtest`` accepts. Plain prices become flat bars (open = high = low =
+    close, volume NaN), as the live bot sees a ticker price.
+
+    >>> candles, symbol = candles_from("replay:BTC/USD")
+    >>> candles.columns.tolist(), symbol
+    (['open', 'high', 'low', 'close', 'volume'], 'BTC/USD')
+    """
+    frame, symbol = _frame_from(prices)
+    close = frame["close"].to_numpy(dtype=float)
+    columns = {}
+    for col in CANDLE_COLUMNS:
+        if col in frame.columns:
+            values = pd.to_numeric(frame[col], errors="coerce").to_numpy(dtype=float)
+            if col != "volume":
+                values = np.where(np.isfinite(values) & (values > 0), values, close)
+        else:
+            values = close.copy() if col != "volume" else np.full(len(close), np.nan)
+        columns[col] = values
+    return pd.DataFrame(columns, index=frame.index), symbol
+
+
+def _frame_from(prices) -> tuple[pd.DataFrame, str | None]:
     symbol = None
     if isinstance(prices, pd.Series):
         if not isinstance(prices.index, pd.DatetimeIndex):
@@ -69,7 +107,8 @@ def prices_from(prices) -> tuple[pd.Series, str | None]:
                 f"the DataFrame has no 'close' column (found {', '.join(map(repr, prices.columns))}): "
                 f"give {_PRICES_HELP}"
             )
-        cols = ["close"] + (["timestamp"] if "timestamp" in prices.columns else [])
+        cols = ["close"] + [c for c in ("open", "high", "low", "volume", "timestamp")
+                            if c in prices.columns]
         frame = read_prices(prices[cols])
     elif isinstance(prices, (str, Path)):
         text = str(prices).strip()
@@ -98,9 +137,7 @@ def prices_from(prices) -> tuple[pd.Series, str | None]:
             )
     else:
         raise ConfigError(f"cannot backtest on a {type(prices).__name__}: give {_PRICES_HELP}")
-    close = frame["close"].astype(float)
-    close.name = "close"
-    return close, symbol
+    return frame, symbol
 
 
 def _symbol_of(path) -> str | None:
@@ -224,13 +261,17 @@ class BacktestResult:
       position), indexed by UTC time.
     - ``equity``: cash plus position at every bar's close (UTC index); ``buy_hold``: the
       same for buying once at the first close; ``drawdown``: equity below its running peak.
-    - ``signals``: the ``generate_signals`` frame the trades came from.
+    - ``signals``: the frame the trades came from: ``close``, the strategy's indicator
+      columns, ``signal`` (the position after each bar, 1 long / 0 flat) and
+      ``entry/exit`` (+1 buy, -1 sell); for the SMA, exactly ``generate_signals``' frame.
+      ``rules``: the strategy's own output (indicators, ``enter``, ``exit``).
     - ``stats``: plain numbers for ``json.dumps`` (None where a figure is undefined).
+    - ``strategy``: the Strategy; ``short``/``long``: the SMA's windows (None otherwise).
     """
 
     symbol: str | None
-    short: int
-    long: int
+    short: int | None
+    long: int | None
     cash: float
     fee: float
     signals: pd.DataFrame
@@ -239,6 +280,16 @@ class BacktestResult:
     equity: pd.Series
     buy_hold: pd.Series
     stats: dict = field(default_factory=dict)
+    strategy: Strategy | None = None
+    rules: pd.DataFrame | None = None
+
+    @property
+    def label(self) -> str:
+        """``SMA 10/20`` for the lesson's strategy, else ``rsi(period=14, ...)``."""
+        if self.short is not None:
+            return f"SMA {self.short}/{self.long}"
+        s = self.strategy
+        return f"{s.name}({', '.join(f'{k}={v:g}' if isinstance(v, float) else f'{k}={v}' for k, v in s.params.items())})"
 
     @property
     def drawdown(self) -> pd.Series:
@@ -248,7 +299,7 @@ class BacktestResult:
 
     def __repr__(self) -> str:
         s = self.stats
-        return (f"<BacktestResult {self.symbol or 'prices'} SMA {self.short}/{self.long}: "
+        return (f"<BacktestResult {self.symbol or 'prices'} {self.label}: "
                 f"{s['n_trades']} trades, total return {s['total_return']:+.2%}, "
                 f"final equity {s['final_equity']:,.2f}>")
 
@@ -267,7 +318,7 @@ class BacktestResult:
         win = "n/a" if s["win_rate"] is None else f"{s['win_rate']:.1%}"
         open_note = " (last one still open)" if s["n_trades"] > s["n_closed"] else ""
         lines = [
-            f"Backtest {self.symbol or 'prices'}: SMA {self.short}/{self.long}, fee {self.fee:.2%} "
+            f"Backtest {self.symbol or 'prices'}: {self.label}, fee {self.fee:.2%} "
             f"per fill, {s['bars']:,} bars from {s['start'][:10]} to {s['end'][:10]}",
             f"  final equity   {s['final_equity']:,.2f} (from {s['cash']:,.2f})",
             f"  total return   {pct(s['total_return'])}   buy & hold {pct(s['buy_hold_return'])}",
@@ -284,7 +335,7 @@ class BacktestResult:
     def plot_equity(self, **opts):
         """Equity of the strategy against buying and holding, as an hvplot line chart."""
         frame = pd.DataFrame({"strategy": self.equity, "buy & hold": self.buy_hold})
-        defaults = dict(title=f"Equity: SMA {self.short}/{self.long} vs buy & hold",
+        defaults = dict(title=f"Equity: {self.label} vs buy & hold",
                         ylabel="equity", xlabel="", height=300, responsive=True,
                         grid=True, legend="top_left", group_label="")
         return _hvplot(frame).line(**{**defaults, **opts})
@@ -296,11 +347,13 @@ class BacktestResult:
         return _hvplot(self.drawdown).area(**{**defaults, **opts})
 
     def plot_trades(self, **opts):
-        """The close with the SMAs and buy (green ▲) / sell (red ▼) markers."""
+        """The close with the strategy's overlay columns (the SMAs) and buy (green ▲) /
+        sell (red ▼) markers."""
         sig = self.signals
+        overlay = [c for c in (self.strategy.overlay if self.strategy else ()) if c in sig.columns]
         defaults = dict(height=350, responsive=True, xlabel="", ylabel="price", grid=True,
-                        title=f"{self.symbol or 'prices'}: trades of SMA {self.short}/{self.long}")
-        lines = _hvplot(sig.drop(columns=["signal", "entry/exit"])).line(
+                        title=f"{self.symbol or 'prices'}: trades of {self.label}")
+        lines = _hvplot(sig[["close", *overlay]]).line(
             group_label="", **{**defaults, **opts})
         fills = self.fills
         buys = fills[fills["side"] == "buy"]["price"].rename("buy")
@@ -311,9 +364,24 @@ class BacktestResult:
                 * _hvplot(sells).scatter(marker="inverted_triangle", color="red", label="sell",
                                        **marks))
 
+    def plot_indicators(self, **opts):
+        """The indicator columns not drawn over the price (an RSI), or None when none."""
+        names = [c for c in self.indicator_columns if c not in self.strategy.overlay]
+        if not names:
+            return None
+        defaults = dict(height=200, responsive=True, xlabel="", grid=True, group_label="",
+                        title=f"{self.label}: {', '.join(names)}")
+        return _hvplot(self.signals[names]).line(**{**defaults, **opts})
+
+    @property
+    def indicator_columns(self) -> list[str]:
+        return [c for c in self.signals.columns if c not in ("close", "signal", "entry/exit")]
+
     def plot(self):
-        """Equity, drawdown and trades, stacked."""
-        return (self.plot_equity() + self.plot_drawdown() + self.plot_trades()).cols(1)
+        """Equity, drawdown, trades (and the indicators below the price), stacked."""
+        layout = self.plot_equity() + self.plot_drawdown() + self.plot_trades()
+        below = self.plot_indicators()
+        return (layout + below if below is not None else layout).cols(1)
 
 
 def _hvplot(data):
@@ -326,14 +394,17 @@ def _hvplot(data):
 
 
 # -- the public functions ------------------------------------------------------------------
-def backtest(prices, short: int = 10, long: int = 20, cash=10_000, fee=DEFAULT_FEE, *,
-             symbol: str | None = None) -> BacktestResult:
-    """Backtest the SMA(short)/SMA(long) crossover on ``prices`` with the bot's rules.
+def backtest(prices, strategy=None, long=None, cash=10_000, fee=DEFAULT_FEE, *, short=None,
+             params=None, symbol: str | None = None) -> BacktestResult:
+    """Backtest a strategy on ``prices`` with the bot's rules.
 
-    ``prices``: a DataFrame with ``close`` and a DatetimeIndex (``load_sample()``), a
-    Series, a CSV path, or ``"replay:BTC/USD"``. ``cash``: starting cash; ``fee``: rate per
-    fill (0.0026 = 0.26 %). ``symbol``: a label for reports and plots (found by itself for
-    a spec or a Kraken file name). Returns a ``BacktestResult``.
+    ``prices``: a DataFrame with ``close`` (and ``open high low volume`` if known) and a
+    DatetimeIndex (``load_sample()``), a Series, a CSV path, or ``"replay:BTC/USD"``.
+    ``strategy``: a Strategy, a name (``"rsi"``), ``"path/file.py:Class"``, a class, or None
+    for the lesson's SMA; ``params``: its parameters; ``short``/``long``: the SMA's windows
+    (``backtest(prices, 10, 20)`` still means SMA 10/20). ``cash``: starting cash; ``fee``:
+    rate per fill (0.0026 = 0.26 %). ``symbol``: a label for reports and plots (found by
+    itself for a spec or a Kraken file name). Returns a ``BacktestResult``.
 
     >>> hours = pd.date_range("2020-01-01", periods=12, freq="h", tz="UTC")
     >>> prices = pd.Series([5, 4, 3, 2, 1, 2, 3, 4, 5, 6, 5, 4], index=hours, dtype=float)
@@ -347,24 +418,46 @@ def backtest(prices, short: int = 10, long: int = 20, cash=10_000, fee=DEFAULT_F
     ...
     jarvis_helpers.errors.ConfigError: short window 20 must be smaller than long window 10 (for example short=10, long=20)
     """
-    short, long = check_windows(short, long)
+    if isinstance(strategy, (int, float, np.integer)) and not isinstance(strategy, bool):
+        strategy, short = None, strategy  # backtest(prices, 10, 20): the SMA's windows
+    strat = strategy_for(strategy, params, short=short, long=long)
     cash, fee = check_cash(cash), check_fee(fee)
-    close, found = prices_from(prices)
+    candles, found = candles_from(prices)
     symbol = symbol if symbol is not None else found
-    signals = generate_signals(close, short, long)
-    values = signals["close"].to_numpy()
-    signal = signals["signal"].to_numpy()
-    change = signals["entry/exit"].to_numpy()
+    return _run(strat, candles, cash, fee, symbol)
+
+
+def _positions(strat: Strategy, candles: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    rules = run_rules(strat, candles)
+    signal = positions(rules["enter"].to_numpy(), rules["exit"].to_numpy())
+    change = np.diff(signal, prepend=0.0)
+    return rules, signal, change
+
+
+def _run(strat: Strategy, candles: pd.DataFrame, cash: float, fee: float,
+         symbol: str | None) -> BacktestResult:
+    rules, signal, change = _positions(strat, candles)
+    values = candles["close"].to_numpy(dtype=float)
     sim = _simulate(values, signal, change, cash, fee)
-    times = close.index.asi8
+    index = candles.index
+    times = index.asi8
     stats = _stats(times, values, sim, cash, fee)
-    stats.update(symbol=symbol, short=short, long=long)
-    index = close.index
+    is_sma = strat.name == "sma" and hasattr(strat, "short")
+    short, long = (strat.short, strat.long) if is_sma else (None, None)
+    stats.update(symbol=symbol, strategy=strat.name, params=strat.params)
+    if is_sma:
+        stats.update(short=short, long=long)
+    signals = pd.DataFrame({"close": values}, index=index)
+    for col in rules.columns:
+        if col not in ("enter", "exit"):
+            signals[col] = rules[col].to_numpy()
+    signals["signal"] = signal
+    signals["entry/exit"] = change
     equity = pd.Series(sim["equity"], index=index, name="equity")
     units_bh, _, _, _ = fill("buy", cash, 0.0, float(values[0]), fee)
     buy_hold = pd.Series(units_bh * values, index=index, name="buy & hold")
     return BacktestResult(symbol, short, long, cash, fee, signals, _trades_frame(index, values, sim),
-                          _fills_frame(index, values, sim), equity, buy_hold, stats)
+                          _fills_frame(index, values, sim), equity, buy_hold, stats, strat, rules)
 
 
 def _trades_frame(index: pd.DatetimeIndex, close: np.ndarray, sim: dict) -> pd.DataFrame:
@@ -414,37 +507,148 @@ def _fills_frame(index: pd.DatetimeIndex, close: np.ndarray, sim: dict) -> pd.Da
     )
 
 
-def sweep(prices, shorts, longs, cash=10_000, fee=DEFAULT_FEE) -> pd.DataFrame:
-    """Backtest every (short, long) pair with short < long: one tidy row per pair.
+def sweep(prices, strategy=None, grid=None, cash=10_000, fee=DEFAULT_FEE, *, shorts=None,
+          longs=None, client=None) -> pd.DataFrame:
+    """Backtest every combination of a strategy's parameters: one tidy row per combination.
 
-    Columns: ``short``, ``long`` and the figures of ``stats`` (total_return, sharpe,
-    max_drawdown, n_trades...). Each SMA is computed once and shared between pairs.
+    ``strategy``: a Strategy class, a name (``"rsi"``), ``"file.py:Class"`` or an instance
+    (its parameters are the base the grid changes); ``grid``: ``{"period": range(5, 30),
+    "lower": [20, 30]}``. Combinations the strategy refuses (an SMA whose short window is
+    not below its long one) are left out. Columns: the grid's parameters, then the figures
+    of ``stats`` (total_return, sharpe, max_drawdown, n_trades...). ``sweep(prices, shorts,
+    longs)`` is the SMA's sweep, as before. ``client``: a ``dask.distributed.Client`` (or
+    the scheduler address in ``JARVIS_DASK_SCHEDULER``) spreads the grid over a cluster;
+    the table is the same.
 
+    >>> table = sweep(load_sample(), "rsi", grid={"period": [7, 14], "lower": [25, 30]})
+    >>> table[["period", "lower", "n_trades"]].values.tolist()
+    [[7, 25, 494], [7, 30, 587], [14, 25, 146], [14, 30, 185]]
     >>> sweep(load_sample(), shorts=[30], longs=[10])
     Traceback (most recent call last):
     ...
     jarvis_helpers.errors.ConfigError: no (short, long) pair with short < long in shorts [30] and longs [10]: for example shorts=range(5, 50, 5), longs=range(20, 200, 10)
     """
     cash, fee = check_cash(cash), check_fee(fee)
-    shorts, longs = _windows(shorts, "shorts"), _windows(longs, "longs")
-    pairs = [check_windows(s, lo) for s in shorts for lo in longs if s < lo]
-    if not pairs:
-        raise ConfigError(
-            f"no (short, long) pair with short < long in shorts {shorts} and longs {longs}: "
-            "for example shorts=range(5, 50, 5), longs=range(20, 200, 10)"
-        )
-    close, _ = prices_from(prices)
-    values = close.to_numpy()
-    times = close.index.asi8
-    sma = {w: rolling_mean(values, w)  # as generate_signals computes it
-           for w in sorted({w for pair in pairs for w in pair})}
+    legacy = shorts is not None or longs is not None or not (
+        strategy is None or isinstance(strategy, (str, Path, Strategy))
+        or (isinstance(strategy, type) and issubclass(strategy, Strategy)))
+    if legacy:  # sweep(prices, shorts, longs): the SMA's windows
+        if shorts is None and longs is None:
+            shorts, longs = strategy, grid
+        shorts = _windows(shorts if shorts is not None else [10], "shorts")
+        longs = _windows(longs if longs is not None else [20], "longs")
+        pairs = [check_windows(s, lo) for s in shorts for lo in longs if s < lo]
+        if not pairs:
+            raise ConfigError(
+                f"no (short, long) pair with short < long in shorts {shorts} and longs {longs}: "
+                "for example shorts=range(5, 50, 5), longs=range(20, 200, 10)"
+            )
+        base, combos = load_strategy("sma"), [{"short": s, "long": lo} for s, lo in pairs]
+        keys = ["short", "long"]
+    else:
+        base = load_strategy(strategy)
+        keys, combos = _combinations(base, grid)
+    candles, _ = candles_from(prices)
+    cls, fixed = type(base), base.params
+    client, own = _dask_client(client)
+    try:
+        if client is None:
+            rows = _sweep_rows(candles, cls, fixed, combos, cash, fee)
+        else:
+            rows = _sweep_on(client, candles, cls, fixed, combos, cash, fee)
+    finally:
+        if own:
+            client.close()
+    table = pd.DataFrame([{**combo, **stats} for combo, stats, _ in rows if stats is not None])
+    if table.empty:
+        errors = [err for _, _, err in rows if err]
+        raise ConfigError(f"no combination of the grid is a valid {base.name}: {errors[0]}"
+                          if errors else f"the grid gives no combination of {base.name}")
+    table.attrs.update(strategy=base.name, params=keys)
+    return table
+
+
+def _combinations(base: Strategy, grid) -> tuple[list[str], list[dict]]:
+    if grid is None or (isinstance(grid, dict) and not grid):
+        return [], [{}]
+    if not isinstance(grid, dict):
+        raise ConfigError(f"grid {grid!r} is not a dict: give {{parameter: values}}, e.g. "
+                          "{'period': range(5, 30)}")
+    accepted = list(base.params)
+    values = {}
+    for key, options in grid.items():
+        if key not in accepted:
+            raise ConfigError(
+                f"{base.name} has no parameter {key!r} to sweep: its parameters are "
+                f"{', '.join(accepted) or 'none'}." + did_you_mean(key, accepted))
+        if isinstance(options, (str, bytes)) or not hasattr(options, "__iter__"):
+            options = [options]
+        options = list(options)
+        if not options:
+            raise ConfigError(f"grid {key!r} is empty: give at least one value")
+        values[key] = options
+    keys = list(values)
+    return keys, [dict(zip(keys, combo)) for combo in itertools.product(*values.values())]
+
+
+def _sweep_rows(candles, cls, fixed, combos, cash, fee) -> list[tuple]:
+    """``(combination, stats, error)`` per combination (stats None when the strategy
+    refused it): the work of one process, or of one Dask task."""
+    from .strategies_lib import shared_indicators
+
+    values = candles["close"].to_numpy(dtype=float)
+    times = candles.index.asi8
     rows = []
-    for s, lo in pairs:
-        signal = signal_from(sma[s], sma[lo])
-        change = np.diff(signal, prepend=0.0)
-        stats = _stats(times, values, _simulate(values, signal, change, cash, fee), cash, fee)
-        rows.append({"short": s, "long": lo, **stats})
-    return pd.DataFrame(rows)
+    with shared_indicators():
+        for combo in combos:
+            try:
+                strat = cls(**{**fixed, **combo})
+            except ConfigError as exc:
+                rows.append((combo, None, str(exc)))
+                continue
+            _, signal, change = _positions(strat, candles)
+            sim = _simulate(values, signal, change, cash, fee)
+            rows.append((combo, _stats(times, values, sim, cash, fee), None))
+    return rows
+
+
+def _dask_client(client):
+    """``(client, created_here)``: the given client, one for $JARVIS_DASK_SCHEDULER, or None."""
+    if client is not None:
+        return client, False
+    address = os.environ.get("JARVIS_DASK_SCHEDULER", "").strip()
+    if not address:
+        return None, False
+    try:
+        from distributed import Client
+    except ImportError:
+        raise ConfigError(f"JARVIS_DASK_SCHEDULER={address!r} needs dask.distributed: "
+                          "pip install distributed (or unset the variable)") from None
+    try:
+        return Client(address, timeout=10), True
+    except (OSError, TimeoutError) as exc:
+        raise ConfigError(f"cannot reach the Dask scheduler at JARVIS_DASK_SCHEDULER={address!r}: "
+                          f"{exc} (start one with `dask scheduler`, or unset the variable)") from None
+
+
+def _sweep_on(client, candles, cls, fixed, combos, cash, fee) -> list[tuple]:
+    """The same rows, computed in chunks on a Dask cluster (the candles sent once)."""
+    module = sys.modules.get(cls.__module__)
+    if module is not None and cls.__module__.startswith("jarvis_user_"):
+        import cloudpickle  # a strategy loaded from a file: workers cannot import it by name
+
+        cloudpickle.register_pickle_by_value(module)
+    workers = max(1, len(client.scheduler_info().get("workers", {})))
+    n_chunks = min(len(combos), 4 * workers)
+    chunks = [combos[k::n_chunks] for k in range(n_chunks)]
+    shared = client.scatter(candles, broadcast=True)
+    futures = [client.submit(_sweep_rows, shared, cls, fixed, chunk, cash, fee, pure=False)
+               for chunk in chunks]
+    results = client.gather(futures)
+    order = {id(c): i for i, c in enumerate(combos)}
+    rows = [row for chunk, result in zip(chunks, results) for row in zip(chunk, result)]
+    rows.sort(key=lambda pair: order[id(pair[0])])
+    return [result for _, result in rows]
 
 
 def _windows(values, label: str) -> list[int]:
@@ -468,28 +672,46 @@ def _windows(values, label: str) -> list[int]:
     return out
 
 
-def sweep_heatmap(table: pd.DataFrame, metric: str = "total_return", **opts):
-    """A heatmap of one ``sweep`` figure over the (long, short) grid.
+def sweep_heatmap(table: pd.DataFrame, metric: str = "total_return", x: str | None = None,
+                  y: str | None = None, **opts):
+    """A heatmap of one ``sweep`` figure over two of the swept parameters (``x``, ``y``;
+    by default the last two of the grid: for the SMA, long across and short up). With more
+    than two parameters swept, each cell shows the best value over the others.
 
     >>> sweep_heatmap(pd.DataFrame({"short": [5], "long": [20], "sharpe": [1.0]}), "shrpe")
     Traceback (most recent call last):
     ...
     jarvis_helpers.errors.ConfigError: metric 'shrpe' is not a column of the sweep table: choose one of sharpe. Did you mean: sharpe?
     """
-    choices = [c for c in table.columns if c not in ("short", "long")
+    params = list(table.attrs.get("params") or [c for c in ("short", "long") if c in table.columns])
+    choices = [c for c in table.columns if c not in params and c not in ("short", "long")
                and pd.api.types.is_numeric_dtype(table[c])]
     if metric not in choices:
         raise ConfigError(
             f"metric {metric!r} is not a column of the sweep table: choose one of "
             f"{', '.join(choices)}." + did_you_mean(metric, choices)
         )
-    values = table[metric].astype(float)
+    if x is None or y is None:
+        if len(params) < 2:
+            raise ConfigError(f"a heatmap needs two swept parameters (this sweep has "
+                              f"{', '.join(params) or 'none'}): sweep a grid of two or more")
+        x = x or next(p for p in reversed(params) if p != y)
+        y = y or next(p for p in reversed(params) if p != x)
+    for axis in (x, y):
+        if axis not in table.columns:
+            raise ConfigError(f"{axis!r} is not a column of the sweep table: choose two of "
+                              f"{', '.join(params)}." + did_you_mean(axis, params))
+    data = table[[x, y, metric]]
+    if data.duplicated([x, y]).any():  # more parameters than the two axes: best of the rest
+        data = data.groupby([x, y], as_index=False)[metric].max()
+    values = data[metric].astype(float)
     span = float(np.nanmax(np.abs(values))) if values.notna().any() else 1.0
     centred = bool((values < 0).any() and (values > 0).any())  # white = 0 when both signs
-    defaults = dict(x="long", y="short", C=metric, cmap="RdYlGn", colorbar=True, height=350,
-                    width=500, title=f"{metric} by SMA windows", xlabel="long window",
-                    ylabel="short window", tools=["hover"])
+    sma = {x, y} == {"short", "long"}
+    defaults = dict(x=x, y=y, C=metric, cmap="RdYlGn", colorbar=True, height=350,
+                    width=500, title=f"{metric} by {'SMA windows' if sma else f'{y} and {x}'}",
+                    xlabel=f"{x} window" if sma else x, ylabel=f"{y} window" if sma else y,
+                    tools=["hover"])
     if centred:
         defaults["clim"] = (-span, span)
-    return _hvplot(table).heatmap(**{**defaults, **opts})
-
+    return _hvplot(data).heatmap(**{**defaults, **opts})

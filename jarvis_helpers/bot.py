@@ -16,15 +16,17 @@ import logging
 import math
 import time
 from collections import Counter
-from dataclasses import dataclass
+from collections import deque
+from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from .account import DEFAULT_FEE, PaperAccount, Trade
 from .errors import ConfigError, FeedExhausted, JarvisError
 from .feeds import Feed, open_feed
-from .signals import SmaCrossover
 from .store import Store, check_bot_name
+from .strategy import CANDLE_COLUMNS, Strategy, StrategyError, run_rules, strategy_for
 from .ticks import BadTick, Tick
 
 log = logging.getLogger("jarvis")
@@ -34,7 +36,12 @@ STATUSES = ("idle", "running", "stopped", "error")
 
 @dataclass(frozen=True, slots=True)
 class StepEvent:
-    """What one tick did: sent to every listener (dashboard, widgets, console)."""
+    """What one tick did: sent to every listener (dashboard, widgets, console).
+
+    ``signal``: the position after the bar (1 long, 0 flat); ``entry_exit``: +1 buy, -1
+    sell, 0 nothing; ``indicators``: the strategy's indicator columns on this bar;
+    ``sma_short``/``sma_long``: the SMA strategy's two averages (NaN for another strategy).
+    """
 
     tick: Tick
     sma_short: float
@@ -46,6 +53,7 @@ class StepEvent:
     position: float
     equity: float
     ticks: int  # ticks stored for this bot so far, this one included
+    indicators: dict = field(default_factory=dict)
 
 
 def _retryable(exc: BaseException) -> str | None:
@@ -73,19 +81,31 @@ class Bot:
     ``feed``: a Feed or a spec string for ``open_feed``. ``store``: a Store (default: the
     SQLite file ``algo_trader_history.sqlite``). ``interval``: seconds between fetches
     (0 = as fast as the feed). The bot resumes whatever the store holds for ``name``.
+
+    ``strategy``: a Strategy, a shipped name (``"rsi"``), ``"path/file.py:Class"``, a class,
+    or None for ``sma``; ``params`` (a dict or ``["k=v", ...]``) sets its parameters;
+    ``short``/``long`` are the sma's. The bot keeps the last ``strategy.warmup`` bars and
+    acts on the last row of ``strategy.rules`` (or the strategy's incremental fast path,
+    which gives the same rows).
     """
 
     def __init__(self, feed, store: Store | None = None, *, name: str = "jarvis",
-                 cash=10_000, fee=DEFAULT_FEE, short: int = 10, long: int = 20,
-                 interval: float = 1.0, strategy=None, backoff: tuple[float, float] = (1.0, 60.0),
-                 commit_every: int = 1000):
+                 cash=10_000, fee=DEFAULT_FEE, short: int | None = None, long: int | None = None,
+                 interval: float = 1.0, strategy=None, params=None,
+                 backoff: tuple[float, float] = (1.0, 60.0), commit_every: int = 1000):
         self.name = check_bot_name(name)
+        self.strategy: Strategy = strategy_for(strategy, params, short=short, long=long)
+        self.account = PaperAccount(cash, fee)
         self.feed: Feed = open_feed(feed) if isinstance(feed, str) or feed is None else feed
         self.store = store if store is not None else Store()
-        self.account = PaperAccount(cash, fee)
-        self.strategy = strategy if strategy is not None else SmaCrossover(short, long)
-        self.short = getattr(self.strategy, "short", short)
-        self.long = getattr(self.strategy, "long", long)
+        is_sma = self.strategy.name == "sma" and hasattr(self.strategy, "short")
+        self.short = self.strategy.short if is_sma else None
+        self.long = self.strategy.long if is_sma else None
+        self.warmup = max(1, int(self.strategy.warmup))
+        self._fast = self.strategy.incremental()
+        self._bar_times: deque = deque(maxlen=self.warmup)
+        self._bar_values: deque = deque(maxlen=self.warmup)
+        self._indicator_names: list[str] | None = None
         try:
             self.interval = float(interval)
         except (TypeError, ValueError):
@@ -112,27 +132,52 @@ class Bot:
     # -- configuration and resume ---------------------------------------------------------
     @property
     def config(self) -> dict:
-        return {"symbol": self.feed.symbol, "cash": self.account.initial_cash,
-                "fee": self.account.fee, "short": self.short, "long": self.long}
+        """What the store records for this bot (and checks on resume)."""
+        config = {"symbol": self.feed.symbol, "cash": self.account.initial_cash,
+                  "fee": self.account.fee, "strategy": self.strategy.name,
+                  "params": self.strategy.params}
+        if self.short is not None:  # readable by older versions, which knew only the sma
+            config.update(short=self.short, long=self.long)
+        source = getattr(self.strategy, "source", None)
+        if source:
+            config["source"] = source
+        return config
 
     def _resume(self) -> None:
         """Rebuild the account from the ledger and the strategy from the newest ticks."""
         if self._resumed:
             return
-        stored = self.store.register_bot(self.name, self.config)
-        mismatched = {k: (stored.get(k), v) for k, v in self.config.items() if stored.get(k) != v}
-        if mismatched:
-            what = ", ".join(f"{k}={old!r} (now {new!r})" for k, (old, new) in mismatched.items())
-            raise ConfigError(
-                f"bot {self.name!r} in {self.store.safe_url} was started with {what}: use the "
-                "same settings to resume it, another name, or reset it (jarvis run --reset)"
-            )
+        # A rules() that cannot run at all fails here, before anything is stored.
+        self._indicator_names = self.strategy.indicator_columns()
+        current = self.config
+        stored = self.store.bot_config(self.name)
+        if stored is not None:
+            what = config_mismatch(stored, current)
+            if what:
+                raise ConfigError(
+                    f"bot {self.name!r} in {self.store.safe_url} was started with {what}: use the "
+                    "same settings to resume it, another name, or reset it (jarvis run --reset)"
+                )
+        self.store.register_bot(self.name, current)
         self.account = PaperAccount.from_ledger(
             self.account.initial_cash, self.account.fee, self.store.trades(self.name))
-        self.strategy.reset()
-        recent = self.store.recent_ticks(getattr(self.strategy, "warmup", self.long), bot=self.name)
-        for price in recent["close"].to_numpy():
-            self.strategy.update(float(price))
+        recent = self.store.recent_ticks(self.warmup, bot=self.name)
+        self._bar_times.clear()
+        self._bar_values.clear()
+        if self._fast is not None:
+            self._fast.reset()
+        columns = [recent[c].to_numpy(dtype=float) if c in recent.columns else None
+                   for c in CANDLE_COLUMNS]
+        close = recent["close"].to_numpy(dtype=float)
+        for i, ts in enumerate(recent.index):
+            o, h, lo, c, v = (col[i] if col is not None else (np.nan if k == 4 else close[i])
+                              for k, col in enumerate(columns))
+            o, h, lo = (c if not np.isfinite(x) else x for x in (o, h, lo))
+            if self._fast is not None:
+                self._fast.update(Tick(self.feed.symbol, ts, c, o, h, lo, v))
+            else:
+                self._bar_times.append(ts.value)
+                self._bar_values.append((o, h, lo, c, v))
         self.ticks = self.store.count_ticks(self.name)
         if len(recent):
             self.account.last_price = float(recent["close"].iloc[-1])
@@ -188,8 +233,12 @@ class Bot:
             self.faults[kind] += 1
             self.last_error = f"{kind}: tick at {tick.timestamp} is not after {last.timestamp}"
             return None
-        decision = self.strategy.update(tick.close)
-        trade = self.account.fill(decision.entry_exit, tick.symbol, tick.timestamp, tick.close)
+        indicators, enter, exit_ = self._decide(tick)
+        was_long = self.account.position > 0
+        entry_exit = (1 if not was_long and enter and not exit_
+                      else -1 if was_long and exit_ and not enter else 0)
+        trade = self.account.fill(entry_exit, tick.symbol, tick.timestamp, tick.close)
+        signal = 1 if self.account.position > 0 else 0
         self._pending.append((tick, trade))
         if (len(self._pending) >= self.commit_every or trade is not None and not self.feed.durable
                 or time.monotonic() - self._last_flush > 0.5):
@@ -197,9 +246,12 @@ class Bot:
         self.last_tick = tick
         self.ticks += 1
         self.ticks_this_run += 1
-        event = StepEvent(tick, decision.sma_short, decision.sma_long, decision.signal,
-                          decision.entry_exit, trade, self.account.cash, self.account.position,
-                          self.account.equity(tick.close), self.ticks)
+        nan = math.nan
+        sma_short = indicators.get(f"sma{self.short}", nan) if self.short is not None else nan
+        sma_long = indicators.get(f"sma{self.long}", nan) if self.long is not None else nan
+        event = StepEvent(tick, sma_short, sma_long, signal, entry_exit, trade,
+                          self.account.cash, self.account.position,
+                          self.account.equity(tick.close), self.ticks, indicators)
         self.last_event = event
         for listener in list(self._listeners):
             try:
@@ -209,6 +261,28 @@ class Bot:
                 self.last_error = f"listener {listener!r} failed: {_one_line(exc)}"
                 log.exception("listener failed")
         return event
+
+    def _decide(self, tick: Tick) -> tuple[dict, bool, bool]:
+        """The strategy's row for this bar: (indicators, enter, exit)."""
+        if self._fast is not None:
+            return self._fast.update(tick)
+        self._bar_times.append(tick.timestamp.value)
+        self._bar_values.append((tick.open, tick.high, tick.low, tick.close, tick.volume))
+        index = pd.DatetimeIndex(np.fromiter(self._bar_times, dtype=np.int64, count=len(self._bar_times))
+                                 .view("datetime64[ns]")).tz_localize("UTC")
+        candles = pd.DataFrame(np.array(self._bar_values, dtype=float), index=index,
+                               columns=CANDLE_COLUMNS)
+        try:
+            out = run_rules(self.strategy, candles)
+        except StrategyError:
+            self._bar_times.pop()  # the bar was not acted on: it is not kept either
+            self._bar_values.pop()
+            raise
+        names = self._indicator_names
+        if names is None:
+            names = [c for c in out.columns if c not in ("enter", "exit")]
+        indicators = {c: float(out[c].iat[-1]) for c in out.columns if c in names}
+        return indicators, bool(out["enter"].iat[-1]), bool(out["exit"].iat[-1])
 
     def flush(self) -> None:
         """Commit the ticks and trades not yet stored (one transaction)."""
@@ -333,6 +407,39 @@ class Bot:
 
     def __repr__(self) -> str:
         return f"<Bot {self.name!r} {self.feed.spec} {self.status}, {self.ticks} ticks>"
+
+
+def _normalised(config: dict) -> dict:
+    """A stored config in today's form: one written before strategies is the sma."""
+    if "strategy" in config:
+        return config
+    return {**config, "strategy": "sma",
+            "params": {"short": config.get("short", 10), "long": config.get("long", 20)}}
+
+
+def config_mismatch(stored: dict, current: dict) -> str:
+    """What differs between a stored bot config and the current one ('' when nothing).
+
+    >>> config_mismatch({"symbol": "BTC/USD", "short": 5, "long": 20},
+    ...                 {"symbol": "BTC/USD", "strategy": "sma", "params": {"short": 10, "long": 20}})
+    'short=5 (now 10)'
+    >>> config_mismatch({"strategy": "sma", "params": {"short": 10, "long": 20}},
+    ...                 {"strategy": "rsi", "params": {"period": 14}})
+    "strategy 'sma' (short=10, long=20) (now 'rsi' (period=14))"
+    """
+    old, new = _normalised(stored), _normalised(current)
+    parts = [f"{k}={old.get(k)!r} (now {new.get(k)!r})" for k in ("symbol", "cash", "fee")
+             if k in new and old.get(k) != new.get(k)]
+    if old["strategy"] != new["strategy"]:
+        def show(c):
+            inner = ", ".join(f"{k}={v!r}" for k, v in c["params"].items())
+            return f"{c['strategy']!r} ({inner})"
+        parts.append(f"strategy {show(old)} (now {show(new)})")
+    else:
+        po, pn = old.get("params", {}), new.get("params", {})
+        parts += [f"{k}={po.get(k)!r} (now {pn.get(k)!r})" for k in dict.fromkeys([*po, *pn])
+                  if po.get(k) != pn.get(k)]
+    return ", ".join(parts)
 
 
 def _advice(exc: BaseException) -> str:
