@@ -25,7 +25,8 @@ LAB_ARGS ?=
 lab: $(STAMP)  ## open the workbook in JupyterLab (extra options: make lab LAB_ARGS="--no-browser --port 8899")
 	$(BIN)/jupyter lab --notebook-dir=notebooks $(ROOT_FLAG) $(LAB_ARGS)
 
-test: $(STAMP)  ## the whole suite: unit, doctests, notebooks (nbval), database and browser tests
+test: $(STAMP)  ## the linter (ruff), then the whole suite: unit, doctests, notebooks (nbval), database and browser tests
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
 app: $(STAMP)  ## the dashboard as a web app, on the replay feed

@@ -25,9 +25,9 @@ uninterrupted one does, and the two forms agree bit for bit on every CPU.
 from __future__ import annotations
 
 from collections import deque
+from dataclasses import dataclass
 from itertools import islice
 from math import fsum
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
