@@ -348,7 +348,8 @@ class BacktestResult:
 
     def plot_trades(self, **opts):
         """The close with the strategy's overlay columns (the SMAs) and buy (green ▲) /
-        sell (red ▼) markers."""
+        sell (red ▼) markers. ``xlim=(start, end)`` zooms in, with the y range of what it shows."""
+        xlim = opts.pop("xlim", None)
         sig = self.signals
         overlay = [c for c in (self.strategy.overlay if self.strategy else ()) if c in sig.columns]
         defaults = dict(height=350, responsive=True, xlabel="", ylabel="price", grid=True,
@@ -359,10 +360,16 @@ class BacktestResult:
         buys = fills[fills["side"] == "buy"]["price"].rename("buy")
         sells = fills[fills["side"] == "sell"]["price"].rename("sell")
         marks = dict(size=80, xlabel="", ylabel="price", height=defaults["height"], responsive=True)
-        return (lines
+        plot = (lines
                 * _hvplot(buys).scatter(marker="triangle", color="green", label="buy", **marks)
                 * _hvplot(sells).scatter(marker="inverted_triangle", color="red", label="sell",
                                        **marks))
+        if xlim is not None:  # the y range of the prices shown (not 3,000-14,000 for all)
+            shown = sig[["close", *overlay]].loc[xlim[0]:xlim[1]]
+            low, high = shown.min().min(), shown.max().max()
+            pad = (high - low) * 0.05 if low < high else 1.0
+            plot = plot.opts(xlim=xlim, ylim=opts.get("ylim") or (low - pad, high + pad))
+        return plot
 
     def plot_indicators(self, **opts):
         """The indicator columns not drawn over the price (an RSI), or None when none."""
