@@ -77,6 +77,7 @@ def build_app(bot: Bot | None = None, *, backlog: int = 1000, max_fps: float = 1
 
     def on_start(_event):
         bot.start()  # on the server's running loop; a second click returns the same task
+        dashboard.wake()  # the page updates again (it does no periodic work while stopped)
 
     async def on_stop(_event):
         await bot.stop()

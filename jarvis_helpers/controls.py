@@ -3,7 +3,12 @@
 The buttons only call ``bot.start()`` (a task on the kernel's running loop; a second click
 does not start a second loop) and ``bot.stop()``. The label shows the bot's status, ticks
 and last error, refreshed while it runs and when it ends, so an error is seen, not lost in
-a task. Messages go to an ``Output`` widget, never to print.
+a task. Messages go to the controls' own ``Output`` widget, never to print (so nothing lands
+in whichever cell happens to be running).
+
+JupyterLab 4.4+ may deliver a click on a kernel *subshell* thread ("comms over
+subshells", its default): the click is then handed to the event loop the controls were
+created on (the kernel's main loop), so the bot always runs there.
 
 >>> from jarvis_helpers import Bot, Store, BotControls
 >>> controls = BotControls(Bot("replay", Store("sqlite://"), interval=0))
@@ -16,6 +21,10 @@ a task. Messages go to an ``Output`` widget, never to print.
 from __future__ import annotations
 
 import asyncio
+import threading
+from collections import deque
+
+LOG_LINES = 6
 
 
 class BotControls:
@@ -34,12 +43,20 @@ class BotControls:
                                      tooltip="start the bot on the notebook's event loop")
         self.stop_button = w.Button(description="Stop", button_style="danger", icon="stop",
                                     tooltip="stop the bot (pending ticks are committed)")
-        self.status = w.Label()
-        self.output = w.Output(layout={"max_height": "8em", "overflow": "auto"})
+        self.status = w.Label(layout={"width": "auto"})
+        # The newest LOG_LINES messages, whole: the box is as tall as its lines (a box of
+        # fixed height with a scroll bar cut its last line in half).
+        self.output = w.Output()
+        self._lines: deque[str] = deque(maxlen=LOG_LINES)
         self.start_button.on_click(self._on_start)
         self.stop_button.on_click(self._on_stop)
         self.widget = w.VBox([w.HBox([self.start_button, self.stop_button, self.status]),
                               self.output])
+        try:  # the loop (and thread) a click must run on
+            self._home = asyncio.get_running_loop()
+        except RuntimeError:
+            self._home = None
+        self._home_thread = threading.current_thread()
         self._refresher: asyncio.Task | None = None
         self._stopping: asyncio.Task | None = None
         self.refresh()
@@ -54,8 +71,10 @@ class BotControls:
         return text
 
     def message(self, text: str) -> None:
-        """Append a line to the Output widget (safe from callbacks and tasks)."""
-        self.output.append_stdout(text.rstrip("\n") + "\n")
+        """Add a line to the Output widget (only the newest ``LOG_LINES`` are shown)."""
+        self._lines.extend(text.rstrip("\n").splitlines() or [""])
+        self.output.outputs = ({"output_type": "stream", "name": "stdout",
+                                "text": "\n".join(self._lines) + "\n"},)
 
     async def _keep_fresh(self) -> None:
         try:
@@ -66,6 +85,14 @@ class BotControls:
             self.refresh()
 
     # -- the buttons ---------------------------------------------------------------------
+    def _elsewhere(self, handler) -> bool:
+        """On another thread than the controls' loop: hand ``handler`` to that loop."""
+        home = self._home
+        if home is None or threading.current_thread() is self._home_thread or home.is_closed():
+            return False
+        home.call_soon_threadsafe(handler)
+        return True
+
     def _loop(self, action: str):
         try:
             return asyncio.get_running_loop()
@@ -75,6 +102,8 @@ class BotControls:
             return None
 
     def _on_start(self, _button=None) -> None:
+        if self._elsewhere(self._on_start):
+            return
         loop = self._loop("start")
         if loop is None:
             return
@@ -100,6 +129,8 @@ class BotControls:
             self.message(f"stopped with an error: {self.bot.last_error}")
 
     def _on_stop(self, _button=None) -> None:
+        if self._elsewhere(self._on_stop):
+            return
         loop = self._loop("stop")
         if loop is None:
             return

@@ -38,6 +38,17 @@ CDS_LENGTHS = """() => {
   return out;
 }"""
 
+# `deep(root, selector)`: the matching elements of the page, inside shadow roots too.
+DEEP = """const deep = (root, sel) => { const out = [...root.querySelectorAll(sel)];
+  for (const el of root.querySelectorAll('*')) if (el.shadowRoot) out.push(...deep(el.shadowRoot, sel));
+  return out; };
+"""
+
+
+def _deep(page, expression: str):
+    """Evaluate ``expression`` in the page with ``deep`` defined."""
+    return page.evaluate(f"() => {{ {DEEP} return {expression}; }}")
+
 
 def _chromium() -> str:
     path = os.environ.get("JARVIS_CHROMIUM") or "/usr/bin/chromium"
@@ -163,3 +174,76 @@ def test_start_advances_stop_stops_no_console_errors(served, tmp_path):
     store = Store(f"sqlite:///{tmp_path / 'app.sqlite'}")
     assert store.count_ticks("jarvis") == stopped_ticks
     assert f"stopped: jarvis [replay:BTC/USD] stopped | ticks {stopped_ticks}" in log.read_text()
+
+
+def test_served_page_is_offline_and_quiet_once_stopped(tmp_path):
+    """`jarvis serve --feed replay --interval 0.05`: no request leaves the machine (CSS, fonts,
+    module shims included); after Start and Stop the page does no periodic work: no message
+    on its websocket, the busy indicator idle, two screenshots 3 s apart identical."""
+    from playwright.sync_api import sync_playwright
+
+    port = _free_port()
+    log = tmp_path / "serve.log"
+    cmd = [sys.executable, "-m", "jarvis_helpers", "serve", "--feed", "replay", "--port",
+           str(port), "--interval", "0.05", "--db", f"sqlite:///{tmp_path / 'q.sqlite'}"]
+    external, problems, frames = [], [], []
+    with open(log, "w") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=tmp_path)
+    try:
+        _wait(lambda: "JARVIS dashboard" in log.read_text() or proc.poll() is not None, 60,
+              "the server")
+        assert proc.poll() is None, log.read_text()
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=_chromium(), args=CHROMIUM_ARGS)
+            try:
+                context = browser.new_context(viewport={"width": 1400, "height": 1300})
+
+                def route(r):
+                    host = r.request.url.split("/")[2].split(":")[0] if "://" in r.request.url else ""
+                    if r.request.url.startswith(("data:", "blob:")) or host in ("127.0.0.1", "localhost"):
+                        r.continue_()
+                    else:
+                        external.append(r.request.url)
+                        r.abort("internetdisconnected")
+
+                context.route("**/*", route)
+                page = context.new_page()
+                page.set_default_timeout(30_000)
+                page.on("console", lambda m: m.type == "error" and problems.append(m.text))
+                page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+                page.on("websocket", lambda ws: ws.on("framereceived",
+                                                      lambda f: frames.append((time.monotonic(), str(f)[:300]))))
+                page.goto(f"http://127.0.0.1:{port}/")
+                status = page.locator(".jarvis-status")
+                status.wait_for()
+                page.locator(".jarvis-start button").click()
+                _wait(lambda: _ticks(status.inner_text()) >= 20, 30, "ticks after Start")
+                page.locator(".jarvis-stop button").click()
+                _wait(lambda: "stopped" in status.inner_text(), 20, "stopped status")
+                page.wait_for_timeout(1500)  # the last update reaches the page (events flow)
+                quiet_from = time.monotonic()
+                first = page.screenshot()
+                page.wait_for_timeout(3000)
+                second = page.screenshot()
+                late = [f for t, f in frames if t > quiet_from]
+                # the busy indicator (Panel's spinner in the header), idle
+                spinning = _deep(page, "deep(document, '.loader.spin').length")
+                # a styled signals table: Panel's dataframe.css reached the table's shadow root
+                sheets = _deep(page, "deep(document, 'link[rel=stylesheet]').filter(l => l.sheet)"
+                                     ".map(l => l.href.split('/').pop().split('?')[0])")
+            finally:
+                browser.close()
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(10)
+    assert external == [], external
+    assert late == [], f"{len(late)} websocket messages in the 3 s after Stop: {late}"
+    assert first == second, "the stopped page still changes"
+    assert "dataframe.css" in sheets, f"the signals table has no stylesheet: {sheets}"
+    assert problems == [], problems
+    assert spinning == 0

@@ -67,3 +67,39 @@ def test_without_a_running_loop_the_buttons_say_so():
     controls.start_button.click()
     assert controls.bot.status == "idle"
     assert "no running event loop" in controls.output.outputs[0]["text"]
+
+
+def test_a_click_delivered_on_another_thread_starts_the_bot_on_the_controls_loop(tmp_path):
+    # JupyterLab's default (comms over subshells) delivers a click on a kernel thread of
+    # its own, with an event loop of its own: the bot must still run on the main loop.
+    import threading
+
+    bot = Bot("replay", Store(f"sqlite:///{tmp_path / 'c.sqlite'}"), interval=0.001)
+
+    async def scenario():
+        controls = BotControls(bot, refresh=0.01)
+        main = asyncio.get_running_loop()
+        clicker = threading.Thread(target=controls.start_button.click, name="subshell")
+        clicker.start()
+        clicker.join(5)
+        await _until(lambda: bot.running)
+        assert bot._task.get_loop() is main
+        await _until(lambda: bot.ticks >= 5)
+        clicker = threading.Thread(target=controls.stop_button.click, name="subshell")
+        clicker.start()
+        clicker.join(5)
+        await _until(lambda: not bot.running and bot.status == "stopped")
+        await asyncio.sleep(0.05)
+        return controls
+
+    controls = asyncio.run(scenario())
+    text = controls.output.outputs[0]["text"]
+    assert text.splitlines() == ["started jarvis on replay:BTC/USD", "stopped"]
+
+
+def test_the_log_shows_whole_lines_the_newest_six():
+    controls = BotControls(Bot("replay", Store("sqlite://"), interval=0))
+    for i in range(9):
+        controls.message(f"line {i}")
+    assert controls.output.outputs[0]["text"] == "".join(f"line {i}\n" for i in range(3, 9))
+    assert "max_height" not in {k for k, v in controls.output.layout.get_state().items() if v}
