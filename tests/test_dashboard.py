@@ -290,3 +290,45 @@ def test_a_stopped_bots_page_does_no_periodic_work(tmp_path):
     asleep, shown, awake = asyncio.run(scenario())
     assert asleep and "stopped" in shown and awake
     dash.close()
+
+
+def test_any_strategy_is_drawn_from_its_own_columns(tmp_path):
+    # an RSI: no overlay, its column in a panel below with the 30/70 bands; the live rows
+    # equal what a late dashboard recomputes with the strategy's rules from the Store
+    import holoviews as hv
+
+    bot = _bot(tmp_path, strategy="rsi")
+    live = Dashboard(bot, backlog=300)
+    assert (live.indicators, live.overlay) == (["rsi"], [])
+    asyncio.run(bot.run(max_ticks=300))
+    live.flush()
+    late = Dashboard(bot, backlog=200)
+    a, b = live.buffers["ticks"].data.iloc[-200:], late.buffers["ticks"].data
+    pd.testing.assert_index_equal(a.index, b.index)
+    for col in ["close", "rsi", "signal", "entry_exit", "cash", "position", "equity"]:
+        np.testing.assert_allclose(a[col], b[col], rtol=1e-9, err_msg=col)
+    assert (b["entry_exit"] != 0).any()
+    live.panel()
+    assert list(live.plots) == ["prices", "indicators", "equity"]
+    lines = live.plots["indicators"][()]
+    assert sorted(el.data for el in lines.traverse(lambda e: e, [hv.HLine])) == [30.0, 70.0]
+    assert list(live._table_frame().columns) == ["close", "rsi", "signal", "entry/exit"]
+    prices = live.plots["prices"][()]
+    assert [c.label for c in prices.traverse(lambda e: e, [hv.Curve])] == ["close"]
+    live.close()
+    late.close()
+
+
+def test_the_sma_overlay_is_drawn_over_the_price(tmp_path):
+    import holoviews as hv
+
+    bot = _bot(tmp_path, strategy="sma", params={"short": 5, "long": 12})
+    dash = Dashboard(bot, backlog=100)
+    asyncio.run(bot.run(max_ticks=50))
+    dash.flush()
+    dash.panel()
+    assert list(dash.plots) == ["prices", "equity"]  # nothing below the price
+    prices = dash.plots["prices"][()]
+    assert [c.label for c in prices.traverse(lambda e: e, [hv.Curve])] == ["close", "sma5", "sma12"]
+    assert list(dash._table_frame().columns) == ["close", "sma5", "sma12", "signal", "entry/exit"]
+    dash.close()
