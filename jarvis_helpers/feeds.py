@@ -38,6 +38,10 @@ TIMEFRAMES = {"1m": 60, "5m": 300, "15m": 900, "1h": 3600, "4h": 14_400, "1d": 8
 """The candle timeframes a feed and ``download`` accept, in seconds (plus ``"tick"``)."""
 
 
+FORMING_LAST = frozenset({"kraken"})
+"""Exchanges whose last OHLC row is always the still-forming candle (whatever the clock says)."""
+
+
 def check_timeframe(timeframe, *, tick: bool = True) -> str:
     """Return the timeframe if it is one of ``TIMEFRAMES`` (or ``"tick"``), else raise.
 
@@ -363,13 +367,14 @@ class ExchangeFeed(Feed):
 
         A row is closed when a later row follows it or its period has ended by
         ``now_ms`` (the exchange's clock). The last row of an answer is normally the
-        still-forming candle: it is remembered (for pacing) and never queued.
+        still-forming candle (on Kraken always): it is remembered (for pacing) and never
+        queued.
         """
         rows = sorted((r for r in rows or () if r and r[0] is not None), key=lambda r: r[0])
         closed = []
         for i, row in enumerate(rows):
             is_last = i == len(rows) - 1
-            if is_last and row[0] + self.tf_ms > now_ms:
+            if is_last and (row[0] + self.tf_ms > now_ms or self.exchange_id in FORMING_LAST):
                 self._forming_ms = int(row[0])
                 break
             closed.append(row)

@@ -8,7 +8,8 @@ test version adds what the candle tests need, from ``tests/fixtures/kraken/``
 - ``OHLC`` (interval 60): the recorded answer, cut at the exchange's ``clock`` (epoch
   ms, default the recording's 2020-09-30 23:30 UTC; settable between 12:00 and 23:30):
   the closed hours before it, then the still-forming hour built from the recorded
-  trades so far; at most 720 rows, Kraken's ``since`` (rows after it) and ``last``.
+  trades so far; at most 720 rows (``ohlc_rows``), Kraken's ``since`` (rows after it)
+  and ``last``.
 - ``Trades``: the recorded trades up to ``clock``, 1000 per answer after ``since``
   (seconds, or the nanosecond id Kraken's ``last`` gives), with Kraken's ``last``.
 - ``Ticker``: the recorded ticker, its last price taken in turn from ``prices``
@@ -68,12 +69,13 @@ class RecordedKraken(recorded_class("kraken")):
     """Kraken with its transport replaced by recorded answers (see module docstring)."""
 
     def __init__(self, config=None, *, prices=None, faults=None, latency=0.0, clock=None,
-                 on_request=None):
+                 on_request=None, ohlc_rows=720):
         if prices is None:
             prices = load_sample("BTC/USD")["close"].to_numpy()
         super().__init__(config, prices=prices, faults=faults, latency=latency)
         self.clock = RECORDED_AT_MS if clock is None else int(clock)
         self.on_request = on_request
+        self.ohlc_rows = ohlc_rows  # Kraken answers its latest 720 candles; a test may shrink it
 
     def milliseconds(self) -> int:
         """The exchange's time is the recording's clock (ccxt asks it, so do the feeds)."""
@@ -108,7 +110,7 @@ class RecordedKraken(recorded_class("kraken")):
         else:
             rows.append(self._forming_row(forming_open, rows[-1]))
         last = rows[-2][0]
-        rows = rows[-720:]
+        rows = rows[-self.ohlc_rows:]
         if "since" in query:
             rows = [r for r in rows if r[0] > int(query["since"])]
         return {"error": [], "result": {PAIR: rows, "last": last}}

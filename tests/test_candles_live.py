@@ -95,8 +95,13 @@ def test_gaps_stay_gaps_and_stale_answers_are_not_repeated():
                              5 * h + 5)
     assert [t.timestamp.value // 1_000_000 for t in later] == [4 * h]
     assert feed.accept_rows([[h, 2, 3, 2, 3, 1], [4 * h, 4, 4, 4, 4, 2]], 4 * h + 5) == []
-    # a last row whose period has ended (an exchange without a forming row) is closed
-    assert [t.close for t in feed.accept_rows([[5 * h, 5, 6, 5, 6, 3]], 6 * h)] == [6.0]
+    # Kraken's last row is forming whatever the clock says; elsewhere a last row whose
+    # period has ended (an answer without a forming row) is closed
+    assert feed.accept_rows([[5 * h, 5, 6, 5, 6, 3]], 6 * h) == []
+    other = ExchangeFeed("binance", "BTC/USDT", "1h")
+    other.start_after(pd.Timestamp(4 * h, unit="ms", tz="UTC"))
+    assert [t.close for t in other.accept_rows([[5 * h, 5, 6, 5, 6, 3]], 6 * h)] == [6.0]
+    assert other.accept_rows([[6 * h, 6, 6, 6, 6, 1]], 6 * h + 5) == []
 
 
 def test_polls_are_paced_by_the_timeframe_and_the_rate_limit(recorded_kraken):
