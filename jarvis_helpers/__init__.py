@@ -14,11 +14,12 @@ from .feeds import ExchangeFeed, RandomWalkFeed, ReplayFeed, open_feed
 from .signals import generate_signals
 from .store import Store
 from .strategy import Strategy, StrategyError, load_strategy, strategies
+from .strategy_check import check_strategy
 
 __all__ = [
     "Bot", "Store", "PaperAccount", "ExchangeFeed", "ReplayFeed", "RandomWalkFeed", "open_feed",
     "generate_signals", "backtest", "load_sample", "Dashboard", "BotControls", "FeedExhausted",
-    "Strategy", "StrategyError", "strategies", "load_strategy", "sweep",
+    "Strategy", "StrategyError", "strategies", "load_strategy", "sweep", "check_strategy",
 ]
 
 

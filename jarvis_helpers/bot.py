@@ -15,8 +15,7 @@ import asyncio
 import logging
 import math
 import time
-from collections import Counter
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -432,7 +431,11 @@ def config_mismatch(stored: dict, current: dict) -> str:
              if k in new and old.get(k) != new.get(k)]
     if old["strategy"] != new["strategy"]:
         def show(c):
-            inner = ", ".join(f"{k}={v!r}" for k, v in c["params"].items())
+            from .strategy import strategies
+
+            params, cls = c["params"], strategies().get(c["strategy"])
+            order = [k for k in getattr(cls, "_param_types", {}) if k in params]
+            inner = ", ".join(f"{k}={params[k]!r}" for k in order + sorted(set(params) - set(order)))
             return f"{c['strategy']!r} ({inner})"
         parts.append(f"strategy {show(old)} (now {show(new)})")
     else:

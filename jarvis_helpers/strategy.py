@@ -292,7 +292,7 @@ def run_rules(strategy: Strategy, candles: pd.DataFrame) -> pd.DataFrame:
         )
     dtypes = out.dtypes
     if (out.columns.is_unique and "enter" in dtypes and "exit" in dtypes
-            and dtypes["enter"] == bool and dtypes["exit"] == bool
+            and dtypes["enter"] == np.dtype(bool) and dtypes["exit"] == np.dtype(bool)
             and all(dtypes.iloc[i] == np.float64 for i, c in enumerate(out.columns)
                     if c not in ("enter", "exit"))):
         return out  # already in shape: no copy (the live loop calls this on every bar)
@@ -307,7 +307,7 @@ def run_rules(strategy: Strategy, candles: pd.DataFrame) -> pd.DataFrame:
         series = out[col]
         if isinstance(series, pd.DataFrame):
             raise StrategyError(f"{cls}.rules returned two {col!r} columns {_where(candles)}")
-        if series.dtype == bool:
+        if series.dtype == np.dtype(bool):
             result[col] = series.to_numpy()
             continue
         missing = series.isna().to_numpy()
@@ -319,7 +319,7 @@ def run_rules(strategy: Strategy, candles: pd.DataFrame) -> pd.DataFrame:
                 "bar (a comparison with NaN, e.g. rsi < 30, already gives False)"
             )
         values = series.to_numpy()
-        if series.dtype == object and all(isinstance(v, (bool, np.bool_)) for v in values):
+        if series.dtype == np.dtype(object) and all(isinstance(v, (bool, np.bool_)) for v in values):
             result[col] = values.astype(bool)
             continue
         if str(series.dtype) == "boolean":
