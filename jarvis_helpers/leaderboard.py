@@ -43,6 +43,7 @@ import sqlite3
 import sys
 import threading
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -308,6 +309,30 @@ def _formatters() -> dict:
             "vs_buy_hold": pct, "max_drawdown": NumberFormatter(format="0.00%")}
 
 
+_TABLE: dict = {}
+
+
+def _table_class():
+    """``pn.widgets.Tabulator`` without Bokeh's pandas-3 deprecation warning.
+
+    Bokeh's ``ColumnDataSource.from_df`` calls ``reset_index(inplace=True)`` (on its own
+    copy), which pandas 3.1 deprecates: every update would warn. Built on first use (Panel
+    is imported lazily).
+    """
+    if "cls" not in _TABLE:
+        import panel as pn
+
+        class LeaderboardTable(pn.widgets.Tabulator):
+            def _process_df_and_convert_to_cds(self, df):
+                with warnings.catch_warnings():
+                    warnings.filterwarnings(
+                        "ignore", message="The inplace keyword in DataFrame.reset_index")
+                    return super()._process_df_and_convert_to_cds(df)
+
+        _TABLE["cls"] = LeaderboardTable
+    return _TABLE["cls"]
+
+
 def Leaderboard(store, *, period: float = 1.0, stale_after: float = 10.0):
     """The leaderboard as a Panel object (a page served by ``jarvis class``, or a cell's
     output in a notebook): a sortable, read-only table, refreshed every ``period`` seconds.
@@ -320,7 +345,7 @@ def Leaderboard(store, *, period: float = 1.0, stale_after: float = 10.0):
         raise ConfigError(f"period={period!r}: give seconds > 0 (e.g. 1)")
     board = store if isinstance(store, ClassBoard) else ClassBoard(store, stale_after=stale_after)
     first = board.refresh()
-    table = pn.widgets.Tabulator(
+    table = _table_class()(
         first, disabled=True, show_index=False, sortable=True, titles=TITLES,
         formatters=_formatters(), layout="fit_data_table", sizing_mode="stretch_width",
         css_classes=["jarvis-leaderboard"], pagination=None,
