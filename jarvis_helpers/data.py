@@ -140,3 +140,55 @@ def _parse_times(col: pd.Series, name: str) -> pd.DatetimeIndex:
         raise ConfigError(
             f"{name}: cannot read timestamps ({exc}): use unix seconds, milliseconds or ISO 8601"
         ) from None
+
+
+CANDLES_SPEC_HELP = (
+    "'candles:EXCHANGE:BASE/QUOTE@TIMEFRAME' (for example 'candles:kraken:BTC/USD@1h'), read "
+    "from the database given by --db / $JARVIS_DB (or algo_trader_history.sqlite)"
+)
+
+
+def parse_candles_spec(spec: str) -> tuple[str, str, str]:
+    """``"candles:kraken:BTC/USD@1h"`` -> ``("kraken", "BTC/USD", "1h")`` (timeframe default 1h).
+
+    >>> parse_candles_spec("candles:kraken:BTC/USD@4h")
+    ('kraken', 'BTC/USD', '4h')
+    >>> parse_candles_spec("candles:BTC/USD")
+    Traceback (most recent call last):
+    ...
+    jarvis_helpers.errors.ConfigError: bad candles spec 'candles:BTC/USD': use 'candles:EXCHANGE:BASE/QUOTE@TIMEFRAME' (for example 'candles:kraken:BTC/USD@1h'), read from the database given by --db / $JARVIS_DB (or algo_trader_history.sqlite)
+    """
+    from .feeds import check_timeframe
+    from .ticks import check_symbol
+
+    kind, _, rest = str(spec).strip().partition(":")
+    exchange, _, market = rest.partition(":")
+    symbol, _, timeframe = market.partition("@")
+    if kind.lower() != "candles" or not exchange or "/" not in symbol:
+        raise ConfigError(f"bad candles spec {spec!r}: use {CANDLES_SPEC_HELP}")
+    return exchange.lower(), check_symbol(symbol), check_timeframe(timeframe or "1h", tick=False)
+
+
+def stored_candles(spec: str, db=None, *, since=None, until=None) -> pd.DataFrame:
+    """The candles a spec names, read from the Store at ``db`` (a URL, a path, a Store, or
+    None for ``$JARVIS_DB`` / the default file): what ``backtest``, ``sweep``,
+    ``check_strategy`` and ``ReplayFeed`` take. Nothing stored is an error saying how to
+    download it."""
+    from .store import Store
+
+    exchange, symbol, timeframe = parse_candles_spec(spec)
+    store = db if isinstance(db, Store) else Store(db)
+    try:
+        frame = store.candles(exchange, symbol, timeframe, since=since, until=until)
+        if frame.empty:
+            sets = store.candle_sets()
+            held = ", ".join(f"candles:{r.exchange}:{r.symbol}@{r.timeframe}"
+                             for r in sets.itertuples()) or "none"
+            raise ConfigError(
+                f"no stored candles for {spec!r} in {store.safe_url}: download them first "
+                f"(jarvis download --exchange {exchange} --symbol {symbol} --timeframe "
+                f"{timeframe} --since 2024-01-01 --db ...). Stored: {held}")
+        return frame
+    finally:
+        if store is not db:
+            store.close()

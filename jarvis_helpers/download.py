@@ -480,3 +480,56 @@ def _kraken_file_name(path: Path):
 
 def _one_line(exc) -> str:
     return " ".join(str(exc).split())[:300]
+
+
+# -- the command line: `jarvis download` ------------------------------------------------------
+
+def add_parser(sub) -> None:
+    """Add ``jarvis download`` to the ``jarvis`` command's subparsers."""
+    p = sub.add_parser(
+        "download", help="download candle history (or import a Kraken OHLCVT CSV) into the database",
+        description="Download closed candles into the database's jarvis_candles table; run it "
+        "again to continue after the newest stored candle (Ctrl-C is safe). Ends with one JSON "
+        "line: rows added and what the database holds for that series.")
+    p.add_argument("--exchange", default="kraken", help="a ccxt exchange id (kraken)")
+    p.add_argument("--symbol", default=None, help="BASE/QUOTE, e.g. BTC/USD (with --csv: from the "
+                   "file name)")
+    p.add_argument("--timeframe", default=None, help=f"one of {', '.join(TIMEFRAMES)} (1h; with "
+                   "--csv: from the file name)")
+    p.add_argument("--since", default=None, help="first open time, e.g. 2024-01-01 (UTC)")
+    p.add_argument("--until", default=None, help="last open time (default: the newest closed candle)")
+    p.add_argument("--source", default="auto", choices=["auto", "ohlcv", "trades"],
+                   help="auto: Kraken history older than its 720-candle window from trades")
+    p.add_argument("--csv", default=None, metavar="FILE",
+                   help="import this Kraken OHLCVT file instead of downloading")
+    p.add_argument("--db", default=None, help="database URL or SQLite path ($JARVIS_DB or "
+                   "algo_trader_history.sqlite)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def main(args) -> int:
+    """Run ``jarvis download`` from parsed arguments; print one JSON line; return 0."""
+    import json
+
+    store = Store(args.db)
+    try:
+        if args.csv:
+            if args.since or args.until:
+                raise ConfigError("--since/--until do not apply to --csv (a file is imported whole)")
+            path = Path(args.csv)
+            name_symbol, name_tf = _kraken_file_name(path)
+            symbol, timeframe = args.symbol or name_symbol, args.timeframe or name_tf
+            added = import_csv(path, store, exchange=args.exchange, symbol=symbol,
+                               timeframe=timeframe, progress=not args.quiet)
+        else:
+            symbol, timeframe = args.symbol or "BTC/USD", args.timeframe or "1h"
+            added = download(args.exchange, symbol, timeframe, args.since, args.until, store,
+                             progress=not args.quiet, source=args.source)
+        first, last, count = store.candle_range(args.exchange, symbol, timeframe)
+        print(json.dumps({"added": added, "exchange": args.exchange, "symbol": symbol,
+                          "timeframe": timeframe, "candles": count,
+                          "first": None if first is None else first.isoformat(),
+                          "last": None if last is None else last.isoformat()}), flush=True)
+        return 0
+    finally:
+        store.close()

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .data import SAMPLES, load_sample, read_prices
+from .data import SAMPLES, load_sample, parse_candles_spec, read_prices, stored_candles
 from .errors import ConfigError, FeedExhausted, did_you_mean
 from .ticks import BadTick, Tick, check_symbol, to_utc
 
@@ -417,7 +417,9 @@ def open_feed(spec: str | None = None, **options) -> Feed:
 
     ``"replay"`` / ``"replay:BTC/USD"`` (shipped sample), ``"replay:path/to.csv"``,
     ``"random"`` / ``"random:7"`` (seeded walk), ``"kraken:BTC/USD"`` (any ccxt exchange's
-    ticker), ``"kraken:BTC/USD@1h"`` (its closed hourly candles; also 1m 5m 15m 4h 1d).
+    ticker), ``"kraken:BTC/USD@1h"`` (its closed hourly candles; also 1m 5m 15m 4h 1d),
+    ``"candles:kraken:BTC/USD@1h"`` (candles stored by ``download``, replayed; the database
+    is ``db=`` or ``$JARVIS_DB``).
 
     >>> open_feed("kraken:BTC/USD@4h").timeframe
     '4h'
@@ -447,6 +449,13 @@ def open_feed(spec: str | None = None, **options) -> Feed:
             f"bad feed spec {spec!r}: 'replay:' takes a shipped symbol "
             f"({', '.join(SAMPLES)}) or a CSV path." + did_you_mean(arg, SAMPLES)
         )
+    if kind == "candles":
+        db = options.pop("db", None)
+        frame = stored_candles(spec, db)
+        _, symbol, _ = parse_candles_spec(spec)
+        feed = ReplayFeed(frame, symbol, **options)
+        feed.spec = spec
+        return feed
     if kind == "random":
         try:
             seed = int(arg) if arg else 42
@@ -462,6 +471,7 @@ def open_feed(spec: str | None = None, **options) -> Feed:
 
 
 _SPEC_HELP = (
-    "use 'replay', 'replay:BTC/USD', 'replay:path.csv', 'random:SEED' or "
+    "use 'replay', 'replay:BTC/USD', 'replay:path.csv', 'random:SEED', "
+    "'candles:EXCHANGE:BASE/QUOTE@TIMEFRAME' (stored by jarvis download) or "
     "'EXCHANGE:BASE/QUOTE[@TIMEFRAME]' (for example 'kraken:BTC/USD' or 'kraken:BTC/USD@1h')"
 )

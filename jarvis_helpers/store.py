@@ -122,7 +122,8 @@ def _to_micros(ts: pd.Timestamp) -> int:
 
 
 def _from_micros(values) -> pd.DatetimeIndex:
-    return pd.DatetimeIndex(pd.to_datetime(pd.Series(values, dtype="int64"), unit="us", utc=True))
+    # nanoseconds, as everywhere else in the package (pandas 3 would keep microseconds)
+    return pd.DatetimeIndex(pd.to_datetime(pd.Series(values, dtype="int64"), unit="us", utc=True)).as_unit("ns")
 
 
 class Store:
@@ -456,7 +457,7 @@ class Store:
              "close": pd.Series([r.close for r in rows], dtype=float),
              "volume": pd.Series([math.nan if r.volume is None else r.volume for r in rows],
                                  dtype=float)})
-        frame.index = _from_micros([r.ts for r in rows]).as_unit("ns")
+        frame.index = _from_micros([r.ts for r in rows])
         frame.index.name = "timestamp"
         return frame
 
