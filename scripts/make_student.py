@@ -68,6 +68,7 @@ def is_exercise(cell) -> bool:
 def student_copy(nb):
     """The student version of a notebook node (the input is not modified)."""
     nb = copy.deepcopy(nb)
+    nb.metadata.pop("widgets", None)  # saved widget state: large, and stale in a fresh copy
     for i, cell in enumerate(nb.cells):
         if cell.cell_type == "code":
             cell.source = unsolve(cell.source, where=f"cell {i}")

@@ -1,7 +1,8 @@
 """Run solved notebooks on the replay feed and keep only the outputs nbval checks.
 
-Cells whose first line is ``# NBVAL_CHECK_OUTPUT`` keep their fresh outputs (nbval
-compares them in ``make test``); every other cell is stored without outputs. Run it after
+Cells whose first line is ``# NBVAL_CHECK_OUTPUT`` keep their fresh outputs as text (nbval
+compares them in ``make test``); every other cell is stored without outputs, and the saved
+widget state is dropped, so the committed notebooks stay small. Run it after
 editing a solved notebook, then ``make student``.
 
     python scripts/store_checked_outputs.py                      # every notebooks/*.ipynb
@@ -30,6 +31,24 @@ def is_checked(cell) -> bool:
     return cell["cell_type"] == "code" and bool(lines) and lines[0].strip() == MARK
 
 
+def strip(nb) -> None:
+    """Keep only checked outputs, as text: no widget state, no inline JavaScript or HTML
+    (a saved notebook 04 once grew from 54 KB to 604 KB), no timings."""
+    nb.metadata.pop("widgets", None)
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        cell.metadata.pop("execution", None)
+        if not is_checked(cell):
+            cell.outputs = []
+            cell.execution_count = None
+        for output in cell.outputs:
+            data = output.get("data")
+            if data:
+                for mime in [m for m in data if m != "text/plain"]:
+                    del data[mime]
+
+
 def refresh(path: Path) -> float:
     nb = nbformat.read(str(path), as_version=4)
     env = {**os.environ, "JARVIS_FEED": "replay"}  # deterministic and offline, as in the tests
@@ -38,13 +57,7 @@ def refresh(path: Path) -> float:
     started = time.perf_counter()
     client.execute(env=env)
     took = time.perf_counter() - started
-    for cell in nb.cells:
-        if cell.cell_type != "code":
-            continue
-        cell.metadata.pop("execution", None)
-        if not is_checked(cell):
-            cell.outputs = []
-            cell.execution_count = None
+    strip(nb)
     nbformat.write(nb, str(path))
     return took
 

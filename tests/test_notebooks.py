@@ -100,3 +100,15 @@ def test_skeleton(path):
 
 def test_runs_on_the_project_kernel(path):
     assert _read(path).metadata.kernelspec.name == "python3"
+
+
+def test_saved_notebooks_stay_small(path):
+    """No saved widget state, no inline JavaScript/HTML in outputs: text only (the committed
+    notebook is what a student downloads; a saved 04 once grew from 54 KB to 604 KB)."""
+    nb = _read(path)
+    assert "widgets" not in nb.metadata, f"{path.name}: saved widget state (run store_checked_outputs)"
+    for cell in _code(nb):
+        for output in cell.outputs:
+            extra = set(output.get("data", {})) - {"text/plain"}
+            assert not extra, f"{path.name}: rich output {sorted(extra)} stored in:\n{cell.source[:200]}"
+    assert path.stat().st_size < 40_000, f"{path.name}: {path.stat().st_size} bytes"
