@@ -62,7 +62,7 @@ def unsolve(source: str, where: str = "cell") -> str:
 
 
 def is_exercise(cell) -> bool:
-    return cell.cell_type == "code" and any(BEGIN.match(l) for l in cell.source.splitlines())
+    return cell.cell_type == "code" and any(BEGIN.match(line) for line in cell.source.splitlines())
 
 
 def student_copy(nb):
