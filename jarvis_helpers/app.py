@@ -6,8 +6,11 @@ that bot, with Panel Start / Stop buttons that only call ``bot.start()`` / ``bot
 The bot is created on first use, never at import, and stopped (its pending ticks
 committed) when the server shuts down.
 
-Under ``panel serve`` the settings come from the environment: ``JARVIS_FEED``,
-``JARVIS_DB``, ``JARVIS_INTERVAL``, ``JARVIS_NAME``.
+Under ``panel serve`` the settings come from the environment (``Settings.from_env``:
+``JARVIS_FEED``, ``JARVIS_DB``, ``JARVIS_INTERVAL``, ``JARVIS_NAME``, ``JARVIS_STRATEGY``,
+``JARVIS_PARAMS``, ``JARVIS_CASH``, ``JARVIS_FEE``); with ``jarvis serve`` from the same
+options as ``jarvis run``. What neither gives is the stored bot's setting (its strategy,
+parameters, cash and fee), so serving a database shows the bot it holds.
 
 >>> from jarvis_helpers import app
 >>> app._BOT is None  # importing the module created nothing
@@ -17,14 +20,12 @@ True
 from __future__ import annotations
 
 import atexit
-import os
 import signal
 import sys
 
 # absolute imports: `panel serve` runs this file as a script, outside the package
 from jarvis_helpers.bot import Bot
 from jarvis_helpers.errors import ConfigError
-from jarvis_helpers.store import Store
 
 _BOT: Bot | None = None
 REPLAY_INTERVAL = 0.2  # seconds between replayed ticks when none is given: lively, readable
@@ -40,18 +41,19 @@ def default_interval(feed_spec: str) -> float:
     return REPLAY_INTERVAL if feed_spec.split(":")[0] in ("replay", "random") else LIVE_INTERVAL
 
 
-def shared_bot(feed=None, db=None, interval=None, name: str | None = None) -> Bot:
-    """The one bot of this process, created on first call (later arguments are ignored)."""
+def shared_bot(feed=None, db=None, interval=None, name: str | None = None, *,
+               settings=None) -> Bot:
+    """The one bot of this process, created on first call (later arguments are ignored).
+
+    ``settings``: a ``Settings``; else one from the environment and these arguments.
+    """
     global _BOT
     if _BOT is None:
-        from jarvis_helpers.feeds import open_feed
+        from jarvis_helpers.settings import Settings
 
-        feed = open_feed(feed) if feed is None or isinstance(feed, str) else feed
-        if interval is None:
-            env = os.environ.get("JARVIS_INTERVAL")
-            interval = env if env else default_interval(feed.spec)
-        name = name or os.environ.get("JARVIS_NAME") or "jarvis"
-        _BOT = Bot(feed, Store(db), name=name, interval=interval)
+        if settings is None:
+            settings = Settings.from_env(feed=feed, db=db, interval=interval, name=name)
+        _BOT = settings.make_bot(default_interval=lambda f: default_interval(f.spec))
         atexit.register(_commit_at_exit)
     return _BOT
 
@@ -105,17 +107,18 @@ async def _shutdown(server) -> None:
         server.io_loop.stop()
 
 
-def serve(feed=None, db=None, port: int = 5006, interval=None, name: str = "jarvis",
-          show: bool = False, address: str = "127.0.0.1") -> None:
+def serve(feed=None, db=None, port: int = 5006, interval=None, name: str | None = None,
+          show: bool = False, address: str = "127.0.0.1", *, settings=None) -> None:
     """Serve the dashboard until Ctrl-C / SIGTERM, then stop the bot cleanly.
 
-    The same as ``jarvis serve [--feed SPEC] [--db URL] [--port P] [--interval S] [--name N]``.
+    The same as ``jarvis serve [--feed SPEC] [--db URL] [--port P] [--interval S] [--name N]
+    [--strategy S --param k=v] [--cash C] [--fee F]``; ``settings``: a ``Settings``.
     """
     import panel as pn
 
     if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
         raise ConfigError(f"port {port!r}: give a whole number from 1 to 65535 (e.g. 5006)")
-    bot = shared_bot(feed, db, interval, name)  # bad settings fail here, before serving
+    bot = shared_bot(feed, db, interval, name, settings=settings)  # bad settings fail here
     origins = sorted({f"{address}:{port}", f"localhost:{port}", f"127.0.0.1:{port}"})
     server = pn.serve({"/": build_app}, port=port, address=address, show=show, start=False,
                       title="JARVIS", websocket_origin=origins, verbose=False)

@@ -107,3 +107,88 @@ def _count(db) -> int:
             return conn.execute("SELECT count(*) FROM jarvis_ticks").fetchone()[0]
     except sqlite3.Error:
         return 0
+
+
+# -- strategies through the command line ------------------------------------------------------
+USER = "tests/user_strategies.py:Momentum"
+
+
+def _config(db):
+    store = Store(f"sqlite:///{db}")
+    try:
+        return store.bot_config("jarvis"), store.count_ticks("jarvis"), store.trades("jarvis")
+    finally:
+        store.close()
+
+
+def test_a_strategy_from_a_file_runs_resumes_and_is_kept(tmp_path):
+    db = tmp_path / "u.sqlite"
+    base = ["run", "--db", str(db), "--quiet"]
+    first = jarvis(*base, "--strategy", USER, "--param", "lookback=12", "--ticks", "600")
+    assert first.returncode == 0, first.stderr
+    config, ticks, trades = _config(db)
+    assert (config["strategy"], config["params"], config["source"]) == (
+        "Momentum", {"lookback": 12, "threshold": 0.01}, USER)
+    assert ticks == 600 and len(trades) > 2
+    # no --strategy: the stored one (its file, its parameters) resumes
+    second = jarvis(*base, "--ticks", "400")
+    assert second.returncode == 0, second.stderr
+    assert json.loads(second.stdout)["ticks"] == 1000
+    # the same through the Python API: the backtest of those bars makes the bot's fills
+    from jarvis_helpers import backtest, load_sample
+
+    expected = backtest(load_sample().iloc[:1000], USER, params={"lookback": 12}).fills
+    assert [t.timestamp for t in _config(db)[2]] == list(expected.index)
+
+
+def test_resuming_with_another_strategy_exits_2_and_changes_nothing(tmp_path):
+    db = tmp_path / "s.sqlite"
+    assert jarvis("run", "--db", str(db), "--quiet", "--short", "5", "--ticks", "300").returncode == 0
+    before = _config(db)
+    for args, needle in [(["--strategy", "rsi"], "strategy 'sma' (short=5, long=20) (now 'rsi'"),
+                         (["--short", "6"], "short=5 (now 6)"),
+                         (["--strategy", "rsi", "--param", "perod=3"], "Did you mean: period"),
+                         (["--strategy", "tests/user_strategies.py:Momentun"], "Did you mean: Momentum")]:
+        out = jarvis("run", "--db", str(db), "--quiet", *args)
+        assert out.returncode == 2 and needle in out.stderr, out.stderr
+        assert out.stderr.count("\n") == 1 and "Traceback" not in out.stderr
+    assert _config(db) == before
+    # the stored sma 5/20 is what a bare `run` (and `serve`) resumes
+    again = jarvis("run", "--db", str(db), "--quiet", "--ticks", "10")
+    assert again.returncode == 0 and json.loads(again.stdout)["ticks"] == 310
+
+
+def test_serve_builds_the_stored_bot_with_runs_options(tmp_path):
+    from jarvis_helpers import Store as _Store
+    from jarvis_helpers.settings import Settings
+
+    db = tmp_path / "v.sqlite"
+    assert jarvis("run", "--db", str(db), "--quiet", "--short", "5", "--fee", "0.001",
+                  "--ticks", "100").returncode == 0
+    store = _Store(f"sqlite:///{db}")
+    bot = Settings.from_env({}, db=f"sqlite:///{db}").make_bot(store)
+    assert (bot.short, bot.long, bot.account.fee) == (5, 20, 0.001)
+    assert bot.summary()["ticks"] == 100  # resumed, not refused
+    store.close()
+
+
+def test_serve_refuses_bad_options_like_run(tmp_path):
+    db = tmp_path / "w.sqlite"
+    out = jarvis("serve", "--db", f"sqlite:///{db}", "--strategy", "rsi", "--param", "lower=90")
+    assert out.returncode == 2 and "lower < upper" in out.stderr and not db.exists()
+
+
+def test_backtest_sweep_and_strategies_commands():
+    bt = jarvis("backtest", "--strategy", USER, "--param", "lookback=12", "--json")
+    assert bt.returncode == 0, bt.stderr
+    assert json.loads(bt.stdout)["strategy"] == "Momentum"
+    sw = jarvis("sweep", "--strategy", "rsi", "--grid", "period=7,14", "--grid", "lower=20:40:10",
+                "--json")
+    rows = [json.loads(line) for line in sw.stdout.splitlines()]
+    assert sw.returncode == 0 and len(rows) == 4
+    assert [r["total_return"] for r in rows] == sorted((r["total_return"] for r in rows), reverse=True)
+    listing = json.loads(jarvis("strategies", "--json").stdout)
+    assert list(listing) == ["sma", "ema", "rsi", "bollinger"]
+    assert listing["rsi"]["params"] == {"period": 14, "lower": 30.0, "upper": 70.0}
+    bad = jarvis("sweep", "--grid", "shrt=5,10")
+    assert bad.returncode == 2 and "Did you mean: short" in bad.stderr
