@@ -122,14 +122,16 @@ magnitudes = st.one_of(
     st.floats(1e-6, 1e9),
     st.integers(0, 10**9).map(float),
     st.integers(0, 10**7).map(lambda k: k * 0.1 + 0.2),  # 0.1 + 0.2 style decimals
+    st.integers(1, 10**11).map(lambda cents: cents / 100),  # prices in cents
     st.builds(lambda m, e: m * 10.0**e, st.floats(1.0, 10.0), st.integers(-6, 9)),
 )
 mixed_prices = st.lists(magnitudes, min_size=1, max_size=600)
 
 
 @settings(max_examples=EXAMPLES, deadline=None)
-@given(prices=mixed_prices, window=st.integers(1, 300))
-def test_rolling_mean_is_fsum_of_each_window_bit_for_bit(prices, window):
+@given(prices=mixed_prices, data=st.data())
+def test_rolling_mean_is_fsum_of_each_window_bit_for_bit(prices, data):
+    window = data.draw(st.integers(1, min(300, len(prices))), label="window")
     assert_bitwise_equal(rolling_mean(prices, window), reference_mean(prices, window))
 
 
@@ -148,11 +150,47 @@ def test_rolling_mean_is_exact_over_the_whole_float_range(values, window):
     assert_bitwise_equal(rolling_mean(values, window), reference_mean(values, window))
 
 
+@settings(max_examples=EXAMPLES, deadline=None)
+@given(prices=mixed_prices, short=st.integers(1, 40), extra=st.integers(1, 80))
+def test_generate_signals_is_fsum_exact_and_equals_the_live_strategy(prices, short, extra):
+    long = short + extra
+    frame = generate_signals(pd.Series(prices), short=short, long=long)
+    decisions = incremental(prices, short, long)
+    for column, window, live in ((f"sma{short}", short, "sma_short"), (f"sma{long}", long, "sma_long")):
+        assert_bitwise_equal(frame[column], reference_mean(prices, window))
+        assert_bitwise_equal(frame[column], [getattr(d, live) for d in decisions])
+    assert frame["entry/exit"].tolist() == [float(d.entry_exit) for d in decisions]
+
+
 def test_rolling_mean_is_exact_across_blocks_and_long_windows():
     rng = np.random.default_rng(10)
-    values = 10 ** rng.uniform(-6, 9, 40_000)  # more windows than one block of work
-    for window in (1, 20, 999):
-        assert_bitwise_equal(rolling_mean(values, window), reference_mean(values, window))
+    values = 10 ** rng.uniform(-6, 9, 20_000)  # more windows than one block of work (16,384)
+    for window in (1, 20, 300, 5_000):  # 5,000: a block is 4 windows long
+        got = rolling_mean(values, window)
+        assert np.isnan(got[:window - 1]).all()
+        ends = np.union1d(rng.integers(window - 1, len(values), 300),  # windows ending there
+                          [window - 1, len(values) - 1] + [window - 2 + b for b in (16_384, 16_385, 20_000)
+                                                           if window - 2 + b < len(values)])
+        expected = [math.fsum(values[i + 1 - window:i + 1]) / window for i in ends]
+        assert_bitwise_equal(got[ends], expected)
+
+
+def test_rolling_mean_rounds_ties_and_near_ties_correctly():
+    # exact sums a hair above, at, or a hair below half an ulp, the hair anywhere below:
+    # rounding only the leading bits, or dropping the far ones, gets these wrong
+    cases = []
+    for scale in (1.0, 3.0, 2.0**-30, 2.0**40, 0.1, 7e5):
+        for base in (1.0, 1.0 + 2.0**-52, 1.5):
+            for far in range(54, 200, 7):
+                for hair in (2.0**-far, -(2.0**-far), 0.0):
+                    for sign in (1.0, -1.0):
+                        cases.append([sign * scale * base, sign * scale * 2.0**-53,
+                                      sign * scale * hair, 0.0])
+    values = np.array(cases).ravel()  # each case a window of 4 (a power of two: exact division)
+    got = rolling_mean(values, 4)[3::4]
+    assert_bitwise_equal(got, [math.fsum(case) / 4 for case in cases])
+    # the far hair decides: many results differ from rounding the first two terms alone
+    assert sum(g != (c[0] + c[1]) / 4 for g, c in zip(got, cases)) > 300
 
 
 def test_the_naive_sums_would_differ_here():
