@@ -102,6 +102,28 @@ CASES = [
          ["empty.csv", "empty", "'timestamp' and 'close'"]),
     Case("CSV three columns", ["--feed", "replay:{three_columns.csv}"],
          lambda db, f: open_feed(f"replay:{f['three_columns.csv']}"), ["three_columns.csv", "3 columns", "OHLCVT"]),
+    Case("strategy name unknown", ["--strategy", "rsl"], lambda db, f: bot(db, strategy="rsl"),
+         ["'rsl'", "sma, ema, rsi, bollinger", "Did you mean: rsi"]),
+    Case("unknown strategy parameter", ["--strategy", "rsi", "--param", "perod=3"],
+         lambda db, f: bot(db, strategy="rsi", params={"perod": 3}),
+         ["'perod'", "period, lower, upper", "Did you mean: period"]),
+    Case("strategy parameter text", ["--strategy", "rsi", "--param", "period=fast"],
+         lambda db, f: bot(db, strategy="rsi", params={"period": "fast"}),
+         ["period", "'fast'", "whole number"]),
+    Case("strategy parameter not k=v", ["--param", "period"], lambda db, f: bot(db, params=["period"]),
+         ["'period'", "KEY=VALUE"]),
+    Case("strategy file missing", ["--strategy", "{missing.py}:Mine"],
+         lambda db, f: bot(db, strategy=f"{f['missing.py']}:Mine"), ["missing.py", "does not exist"]),
+    Case("strategy class missing", ["--strategy", "{user.py}:Momentun"],
+         lambda db, f: bot(db, strategy=f"{f['user.py']}:Momentun"), ["'Momentun'", "Did you mean: Momentum"]),
+    Case("strategy rules wrong shape", ["--strategy", "{user.py}:WrongShape"],
+         lambda db, f: asyncio.run(Bot("replay", Store(db), strategy=f"{f['user.py']}:WrongShape",
+                                       interval=0).run(max_ticks=5)),
+         ["WrongShape.rules", "no 'exit' column"]),
+    Case("resume with another strategy", ["--name", "keep", "--strategy", "rsi"],
+         lambda db, f: asyncio.run(Bot("replay", Store(db), name="keep", strategy="rsi",
+                                       interval=0).run(max_ticks=5)),
+         ["'keep'", "strategy 'sma' (short=10, long=20) (now 'rsi'"]),
     Case("db folder missing", [], lambda db, f: Store(f["nofolder/x.sqlite"]),
          ["nofolder", "does not exist"], db="{nofolder/x.sqlite}"),
     Case("db unwritable", [], lambda db, f: Store("sqlite:////proc/jarvis.sqlite"),
@@ -129,7 +151,8 @@ def files(tmp_path_factory):
     store.close()
     assert not Path(f"{reference}-wal").exists()  # checkpointed: the file is the whole state
     paths = {"reference": reference, "missing.csv": root / "missing.csv",
-             "nofolder/x.sqlite": root / "nofolder" / "x.sqlite", "notes.txt": root / "notes.txt"}
+             "nofolder/x.sqlite": root / "nofolder" / "x.sqlite", "notes.txt": root / "notes.txt",
+             "missing.py": root / "missing.py", "user.py": Path(__file__).parent / "user_strategies.py"}
     (root / "notes.txt").write_text("my trading notes, not a database\n" * 20)
     for name, text in CSVS.items():
         (root / name).write_text(text)
