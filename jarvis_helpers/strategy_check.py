@@ -20,6 +20,7 @@ says which were checked.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import math
 from dataclasses import dataclass, field
 
@@ -274,7 +275,13 @@ def _parity(strat, candles, parity_bars, cash, fee, report) -> None:
         bot = Bot(_CandleFeed(part), store, strategy=strat, cash=cash, fee=fee, interval=0,
                   name="check")
         try:
-            asyncio.run(bot.run())
+            try:
+                asyncio.get_running_loop()
+            except RuntimeError:  # no loop running here: run one
+                asyncio.run(bot.run())
+            else:  # called from a running loop (a notebook cell): a fresh loop in a thread
+                with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+                    pool.submit(asyncio.run, bot.run()).result()
         except StrategyError as exc:
             report.problems.append(f"parity: the Bot stopped: {exc}")
             return
