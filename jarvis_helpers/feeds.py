@@ -265,7 +265,9 @@ class ExchangeFeed(Feed):
     MAX_POLL = 60.0  # never wait longer than this between polls (clocks may differ)
 
     def __init__(self, exchange="kraken", symbol: str = "BTC/USD", timeframe: str = "tick", *,
-                 config: dict | None = None, stream: str = "rest", poll: float | None = None):
+                 config: dict | None = None, stream: str = "rest", poll: float | None = None,
+                 ws_max_failures: int = 3, ws_backoff: tuple[float, float] = (0.5, 10.0),
+                 ws_retry: float = 300.0):
         self.symbol = check_symbol(symbol)
         self.timeframe = check_timeframe(timeframe)
         if stream not in ("rest", "ws"):
@@ -276,11 +278,27 @@ class ExchangeFeed(Feed):
             raise ConfigError(f"bad poll {poll!r}: give seconds >= 0, or None to pace by the timeframe")
         self.poll = poll
         if isinstance(exchange, str):
-            self.exchange = _build_exchange(exchange, config)
+            if stream == "ws":
+                from .wsfeed import build_ws_exchange
+
+                self.exchange = build_ws_exchange(exchange, config)
+            else:
+                self.exchange = _build_exchange(exchange, config)
         else:
             self.exchange = exchange
             if hasattr(exchange, "enableRateLimit"):
                 exchange.enableRateLimit = True
+        if stream == "ws":
+            from .wsfeed import check_ws_exchange
+
+            check_ws_exchange(self.exchange, self.timeframe)
+        self.ws_max_failures = max(1, int(ws_max_failures))
+        self.ws_backoff = (float(ws_backoff[0]), float(ws_backoff[1]))
+        self.ws_retry = float(ws_retry)
+        self.ws_drops = self.ws_fallbacks = self.ws_messages = 0
+        self.last_ws_error: str | None = None
+        self._ws_failures = 0
+        self._ws_down_since: float | None = None
         self.exchange_id = getattr(self.exchange, "id", type(self.exchange).__name__)
         self.spec = f"{self.exchange_id}:{self.symbol}" + (
             "" if self.timeframe == "tick" else f"@{self.timeframe}")
@@ -321,6 +339,13 @@ class ExchangeFeed(Feed):
     async def fetch(self) -> Tick:
         if not self._markets_checked:
             await self._check_symbol()
+        if self.stream == "ws":
+            from .wsfeed import next_tick
+
+            return await next_tick(self)
+        return await self._rest_fetch()
+
+    async def _rest_fetch(self) -> Tick:
         if self.timeframe == "tick":
             return await self._fetch_ticker()
         while not self._ready:
