@@ -31,6 +31,7 @@ from .ticks import BadTick, Tick
 log = logging.getLogger("jarvis")
 
 STATUSES = ("idle", "running", "stopped", "error")
+_UTC = pd.DatetimeTZDtype(tz="UTC")
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,8 +268,8 @@ class Bot:
             return self._fast.update(tick)
         self._bar_times.append(tick.timestamp.value)
         self._bar_values.append((tick.open, tick.high, tick.low, tick.close, tick.volume))
-        index = pd.DatetimeIndex(np.fromiter(self._bar_times, dtype=np.int64, count=len(self._bar_times))
-                                 .view("datetime64[ns]")).tz_localize("UTC")
+        times = np.fromiter(self._bar_times, dtype=np.int64, count=len(self._bar_times))
+        index = pd.DatetimeIndex(times.view("datetime64[ns]"), dtype=_UTC)
         candles = pd.DataFrame(np.array(self._bar_values, dtype=float), index=index,
                                columns=CANDLE_COLUMNS)
         try:
@@ -277,11 +278,12 @@ class Bot:
             self._bar_times.pop()  # the bar was not acted on: it is not kept either
             self._bar_values.pop()
             raise
+        row = dict(zip(out.columns, out.iloc[-1].tolist()))
         names = self._indicator_names
         if names is None:
             names = [c for c in out.columns if c not in ("enter", "exit")]
-        indicators = {c: float(out[c].iat[-1]) for c in out.columns if c in names}
-        return indicators, bool(out["enter"].iat[-1]), bool(out["exit"].iat[-1])
+        indicators = {c: float(row[c]) for c in names if c in row}
+        return indicators, bool(row["enter"]), bool(row["exit"])
 
     def flush(self) -> None:
         """Commit the ticks and trades not yet stored (one transaction)."""

@@ -53,6 +53,7 @@ RESERVED = frozenset({"name", "params", "warmup", "overlay", "rules", "indicator
 """Names a strategy cannot use for a parameter (they are the interface)."""
 
 CANDLE_COLUMNS = ("open", "high", "low", "close", "volume")
+_BOOL, _FLOAT = np.dtype(bool), np.dtype(float)
 
 
 class StrategyError(JarvisError):
@@ -290,11 +291,9 @@ def run_rules(strategy: Strategy, candles: pd.DataFrame) -> pd.DataFrame:
             f"{cls}.rules returned a different index (row {bad} is {out.index[bad]!s}, the bar is "
             f"{candles.index[bad]!s}) {_where(candles)}: build the result with index=candles.index"
         )
-    dtypes = out.dtypes
-    if (out.columns.is_unique and "enter" in dtypes and "exit" in dtypes
-            and dtypes["enter"] == np.dtype(bool) and dtypes["exit"] == np.dtype(bool)
-            and all(dtypes.iloc[i] == np.float64 for i, c in enumerate(out.columns)
-                    if c not in ("enter", "exit"))):
+    kinds = dict(zip(out.columns, out.dtypes.tolist()))
+    if (len(kinds) == out.shape[1] and kinds.get("enter") == _BOOL and kinds.get("exit") == _BOOL
+            and all(v == _FLOAT for k, v in kinds.items() if k != "enter" and k != "exit")):
         return out  # already in shape: no copy (the live loop calls this on every bar)
     result = {}
     for col in ("enter", "exit"):
