@@ -92,20 +92,12 @@ class Settings:
 
     def _strategy(self, stored: dict | None):
         """The Strategy to run: the one given, else the stored bot's, else the sma."""
-        from .strategy import load_strategy, strategies
+        from .strategy import load_strategy, strategy_from_config
 
         params = dict(self.params)
         if self.strategy is not None or stored is None:
             return load_strategy(self.strategy, params)
-        if "strategy" not in stored:  # a bot stored before strategies: the sma
-            base = {"short": stored.get("short", 10), "long": stored.get("long", 20)}
-            return load_strategy("sma", {**base, **params})
-        spec = stored.get("source") or stored["strategy"]
-        if spec not in strategies() and not stored.get("source"):
-            raise ConfigError(
-                f"bot {self.name or 'jarvis'!r} runs {stored['strategy']!r}, a strategy class of "
-                "your own: give it again (--strategy path/to/file.py:" + stored["strategy"] + ")")
-        return load_strategy(spec, {**stored.get("params", {}), **params})
+        return load_strategy(strategy_from_config(stored), params)
 
     # -- the bot --------------------------------------------------------------------------------
     def make_bot(self, store=None, *, default_interval=None):

@@ -46,7 +46,7 @@ import pandas as pd
 from .errors import ConfigError, JarvisError, did_you_mean
 
 __all__ = ["Strategy", "StrategyError", "positions", "run_rules", "strategies", "load_strategy",
-           "strategy_for", "parse_params", "synthetic_candles"]
+           "strategy_for", "parse_params", "synthetic_candles", "strategy_from_config"]
 
 RESERVED = frozenset({"name", "params", "warmup", "overlay", "rules", "indicator_columns",
                       "incremental", "validate", "coerce", "describe"})
@@ -498,3 +498,23 @@ def strategy_for(strategy=None, params=None, *, short=None, long=None) -> Strate
     if long is not None:
         extra["long"] = long
     return load_strategy(strategy, extra)
+
+
+def strategy_from_config(config: dict) -> Strategy:
+    """The Strategy a stored bot config (``store.bot_config(name)``) records: its
+    ``strategy`` name (or the ``source`` file it came from) with its ``params``; a config
+    written before strategies existed is the sma with its stored windows.
+
+    >>> strategy_from_config({"symbol": "BTC/USD", "short": 5, "long": 20})
+    Sma(short=5, long=20)
+    >>> strategy_from_config({"strategy": "rsi", "params": {"period": 7}})
+    Rsi(period=7, lower=30.0, upper=70.0)
+    """
+    if "strategy" not in config:
+        return load_strategy("sma", {"short": config.get("short", 10), "long": config.get("long", 20)})
+    spec = config.get("source") or config["strategy"]
+    if not config.get("source") and str(spec).lower() not in strategies():
+        raise ConfigError(
+            f"the bot ran {config['strategy']!r}, a strategy class of your own: load it with "
+            f"load_strategy('path/to/file.py:{config['strategy']}', params) (or --strategy)")
+    return load_strategy(spec, config.get("params") or {})

@@ -157,6 +157,31 @@ def test_sma_fast_path_equals_rules_on_random_walks(steps, short, extra):
     _assert_fast_equals_rules(load_strategy("sma", {"short": short, "long": short + extra}), candles)
 
 
+SMALL = {"sma": {"short": 3, "long": 7}, "ema": {"fast": 3, "slow": 5},
+         "rsi": {"period": 4, "lower": 35, "upper": 65}, "bollinger": {"period": 5, "width": 1.5}}
+
+
+@pytest.mark.parametrize("name", sorted(strategies()))
+@settings(max_examples=25, deadline=None)
+@given(steps=st.lists(st.floats(-0.05, 0.05, allow_nan=False), min_size=1, max_size=150),
+       flat=st.integers(0, 10))
+def test_last_warmup_bars_decide_like_the_whole_history_on_random_walks(name, steps, flat):
+    # what makes the Bot (last warmup bars) and the backtest (all bars) agree; flat runs
+    # (repeated prices) are the knife-edges of every crossover
+    close = 100 * np.exp(np.cumsum(steps + [0.0] * flat))
+    index = pd.date_range("2021-01-01", periods=len(close), freq="min", tz="UTC")
+    candles = pd.DataFrame({"open": close, "high": close * 1.001, "low": close * 0.999,
+                            "close": close, "volume": np.nan}, index=index)
+    strategy = load_strategy(name, SMALL[name])
+    whole = run_rules(strategy, candles)
+    w = strategy.warmup
+    for i in range(len(candles)):
+        last = run_rules(strategy, candles.iloc[max(0, i - w + 1): i + 1]).iloc[-1]
+        assert (bool(last["enter"]), bool(last["exit"])) == (whole["enter"].iat[i], whole["exit"].iat[i])
+        for col in strategy.indicator_columns():
+            np.testing.assert_allclose(last[col], whole[col].iat[i], rtol=1e-9)
+
+
 def _bot_fills(strategy, data, url="sqlite://"):
     store = Store(url)
     bot = Bot(ReplayFeed(data), store, strategy=strategy, interval=0)
