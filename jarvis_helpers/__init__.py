@@ -9,17 +9,20 @@ from .account import PaperAccount
 from .backtest import backtest, sweep
 from .bot import Bot
 from .data import load_sample
+from .download import download
 from .errors import FeedExhausted
 from .feeds import ExchangeFeed, RandomWalkFeed, ReplayFeed, open_feed
 from .signals import generate_signals
 from .store import Store
 from .strategy import Strategy, StrategyError, load_strategy, strategies
 from .strategy_check import check_strategy
+from .verify import verify
 
 __all__ = [
     "Bot", "Store", "PaperAccount", "ExchangeFeed", "ReplayFeed", "RandomWalkFeed", "open_feed",
     "generate_signals", "backtest", "load_sample", "Dashboard", "BotControls", "FeedExhausted",
     "Strategy", "StrategyError", "strategies", "load_strategy", "sweep", "check_strategy",
+    "download", "verify",
 ]
 
 

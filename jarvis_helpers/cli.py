@@ -171,6 +171,12 @@ def build_parser() -> argparse.ArgumentParser:
     st.set_defaults(func=_strategies)
 
     # -- subcommands of other modules: `from .mod import add_parser as _m` + `_m(sub)` --------
+    from .download import add_parser as _download
+    _download(sub)
+    from .verify import add_parser as _verify
+    _verify(sub)
+    from .leaderboard import add_parser as _class
+    _class(sub)
     return parser
 
 

@@ -505,6 +505,7 @@ def add_parser(sub) -> None:
     p.add_argument("--db", default=None, help="database URL or SQLite path ($JARVIS_DB or "
                    "algo_trader_history.sqlite)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=main)
 
 
 def main(args) -> int:

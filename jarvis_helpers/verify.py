@@ -62,7 +62,11 @@ class VerifyReport:
     def to_dict(self) -> dict:
         diff = None
         if self.difference is not None:
-            diff = {k: (str(v) if k == "time" else v) for k, v in self.difference.items()}
+            def plain(value):
+                if isinstance(value, dict):
+                    return {k: plain(v) for k, v in value.items()}
+                return str(value) if isinstance(value, pd.Timestamp) else value
+            diff = plain(self.difference)
         return {"ok": self.ok, "name": self.name, "strategy": self.strategy, "bars": self.bars,
                 "fills": self.fills, "backtest_fills": self.backtest_fills, "difference": diff,
                 "message": str(self)}
@@ -171,6 +175,7 @@ def add_parser(sub) -> None:
                        "1 when they differ.")
     p.add_argument("--db", default=None, help="database URL or SQLite path ($JARVIS_DB)")
     p.add_argument("--name", default="jarvis", help="the bot's name (jarvis)")
+    p.set_defaults(func=main)
 
 
 def main(args) -> int:
