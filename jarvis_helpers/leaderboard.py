@@ -392,6 +392,7 @@ def add_parser(sub) -> None:
     p.add_argument("--address", default="127.0.0.1",
                    help="address to listen on (127.0.0.1; 0.0.0.0 for the class network)")
     p.add_argument("--show", action="store_true", help="open a browser")
+    p.set_defaults(func=main)
 
 
 def main(args) -> int:
