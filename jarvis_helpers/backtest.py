@@ -646,8 +646,10 @@ def _sweep_on(client, candles, cls, fixed, combos, cash, fee) -> list[tuple]:
 
         cloudpickle.register_pickle_by_value(module)
     workers = max(1, len(client.scheduler_info().get("workers", {})))
-    n_chunks = min(len(combos), 4 * workers)
-    chunks = [combos[k::n_chunks] for k in range(n_chunks)]
+    n_chunks = min(len(combos), 2 * workers)
+    # contiguous chunks: neighbouring combinations share indicators (computed once per chunk)
+    bounds = np.linspace(0, len(combos), n_chunks + 1).round().astype(int)
+    chunks = [combos[a:b] for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
     shared = client.scatter(candles, broadcast=True)
     futures = [client.submit(_sweep_rows, shared, cls, fixed, chunk, cash, fee, pure=False)
                for chunk in chunks]
