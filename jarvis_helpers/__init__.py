@@ -4,6 +4,7 @@ Nothing runs at import time: no database is opened, no network is touched.
 """
 
 from .account import PaperAccount
+
 # Imported eagerly (it needs nothing heavier than signals): a lazy import would leave the
 # package attribute `backtest` pointing at the submodule once anything imports it.
 from .backtest import backtest, sweep
