@@ -1,6 +1,6 @@
 """Exercises that check themselves: one check per exercise of the workbook.
 
-Each exercise cell of notebooks 01-05 ends with a line like::
+Each exercise cell of notebooks 01-06 ends with a line like::
 
     expected = check("04-units", expected, cash=10_000, price=6626.2, fee=account.fee)
 
@@ -274,7 +274,7 @@ def _with_global(fn, name: str, value):
                               fn.__defaults__, fn.__closure__)
 
 
-def assess_emit(emit, *, stream=None) -> None:
+def assess_emit(emit) -> None:
     """``emit(3)`` sends one DataFrame row with x = y = 3 into ``stream``.
 
     It calls a copy of ``emit`` that sees a fresh probe stream as its global ``stream``,
@@ -319,11 +319,18 @@ def assess_emit(emit, *, stream=None) -> None:
         raise Wrong(f"emit(3) sent x = {x!r}, y = {y!r}; expected both to be 3.")
 
 
-def reference_emit(stream):
-    """The package's answer to 03-emit, for a given stream."""
-    def emit(i):
-        stream.emit(pd.DataFrame({"x": [float(i)], "y": [float(i)]}))
-    return emit
+def reference_emit(emit):
+    """The package's answer to 03-emit: it sends to whatever the notebook's global
+    ``stream`` is when it is called (as the student's ``emit`` does)."""
+    namespace = getattr(emit, "__globals__", None)
+    if namespace is None:
+        raise ConfigError("03-emit: give check the function emit itself")
+
+    def reference(i):
+        namespace["stream"].emit(pd.DataFrame({"x": [float(i)], "y": [float(i)]}))
+
+    reference.__name__ = "emit"
+    return reference
 
 
 def _downstream_nodes(stream) -> list:
@@ -577,6 +584,110 @@ def reference_out_of_sample(*, in_sample, out_of_sample, shorts, longs):
 
 
 # --------------------------------------------------------------------------------------
+# Notebook 06: your own strategy
+# --------------------------------------------------------------------------------------
+
+TOY_CLOSES = [10.0, 11.0, 12.0, 11.0, 10.0, 9.0, 10.0, 12.0]
+
+
+def reference_rsi_rules(self, candles):
+    """The package's answer to 06-rsi: the body of ``MyRsi.rules``."""
+    change = candles["close"].diff()
+    gain = change.clip(lower=0).rolling(self.period).mean()
+    loss = (-change).clip(lower=0).rolling(self.period).mean()
+    rsi = 100 - 100 / (1 + gain / loss)
+    return pd.DataFrame({"rsi": rsi, "enter": rsi < self.lower, "exit": rsi > self.upper},
+                        index=candles.index)
+
+
+def _rsi_cases():
+    hours = pd.date_range("2020-01-01", periods=len(TOY_CLOSES), freq="h", tz="UTC")
+    toy = pd.DataFrame({"close": TOY_CLOSES}, index=hours)
+    from .data import load_sample
+
+    sample = load_sample("BTC/USD").head(300)
+    return [("MyRsi(period=3)", {"period": 3}, toy, "toy"),
+            ("MyRsi()", {}, sample, "the first 300 hours of the sample")]
+
+
+def _same(a, b) -> np.ndarray:
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    return np.isclose(a, b, rtol=1e-9, atol=1e-9) | (np.isnan(a) & np.isnan(b))
+
+
+def assess_rsi(MyRsi) -> None:
+    """``MyRsi(...).rules(candles)`` gives the reference rsi, enter and exit on the 8 toy
+    closes (period 3) and on 300 hours of the sample (the default period 14)."""
+    from .strategy import Strategy
+
+    if not (isinstance(MyRsi, type) and issubclass(MyRsi, Strategy)):
+        raise Wrong(f"MyRsi should be the class (class MyRsi(Strategy): ...); yours is a "
+                    f"{type(MyRsi).__name__}.")
+    for label, params, candles, where in _rsi_cases():
+        strategy = _call(lambda: MyRsi(**params), what=label)
+        out = _call(strategy.rules, candles.copy(), what=f"{label}.rules(candles)")
+        if _is_todo(out):
+            raise NotDone("rules returns ...")
+        if not isinstance(out, pd.DataFrame):
+            raise Wrong(f"{label}.rules returned a {type(out).__name__}; expected a DataFrame with "
+                        "columns rsi, enter and exit.")
+        missing = [c for c in ("rsi", "enter", "exit") if c not in out]
+        if missing:
+            raise Wrong(f"{label}.rules returned the columns {list(out.columns)}; missing {missing}.")
+        if not out.index.equals(candles.index):
+            raise Wrong(f"{label}.rules returned another index than the candles'; build the frame "
+                        "with index=candles.index.")
+        want = reference_rsi_rules(strategy, candles)
+        same = _same(out["rsi"], want["rsi"])
+        if not same.all():
+            if _same(100 - np.asarray(out["rsi"], dtype=float), want["rsi"]).all():
+                raise Wrong(f"on {where} your rsi is upside down (100 minus the right value): "
+                            "rsi = 100 − 100 / (1 + gain / loss), the average gain over the average loss.")
+            i = int(np.argmin(same))
+            raise Wrong(f"on {where}, at {candles.index[i]:%Y-%m-%d %H:%M} your rsi is "
+                        f"{float(out['rsi'].iloc[i]):.2f}; expected {float(want['rsi'].iloc[i]):.2f} "
+                        f"(the plain mean of the last {strategy.period} gains and losses).")
+        for col in ("enter", "exit"):
+            if out[col].dtype != bool:
+                raise Wrong(f"{col} holds {out[col].dtype} values; it must be True/False, e.g. "
+                            "rsi < self.lower.")
+        if out["enter"].equals(want["exit"]) and out["exit"].equals(want["enter"]):
+            raise Wrong("enter and exit are swapped: enter when rsi < lower (oversold), exit when "
+                        "rsi > upper (overbought).")
+        for col in ("enter", "exit"):
+            differ = out[col].to_numpy() != want[col].to_numpy()
+            if differ.any():
+                i = int(np.argmax(differ))
+                raise Wrong(f"on {where}, at {candles.index[i]:%Y-%m-%d %H:%M} rsi is "
+                            f"{float(want['rsi'].iloc[i]):.1f}: {col} should be "
+                            f"{bool(want[col].iloc[i])}, yours is {bool(out[col].iloc[i])}.")
+
+
+def reference_rsi(MyRsi):
+    """The package's answer to 06-rsi: ``MyRsi`` with the reference ``rules``."""
+    from .strategy import Strategy
+
+    if isinstance(MyRsi, type) and issubclass(MyRsi, Strategy):
+        return type(MyRsi.__name__, (MyRsi,), {"rules": reference_rsi_rules,
+                                               "__doc__": MyRsi.__doc__, "__module__": MyRsi.__module__})
+
+    class ReferenceRsi(Strategy):
+        """RSI mean reversion: buy when the RSI falls below `lower`, sell when it rises above `upper`."""
+
+        period: int = 14
+        lower: float = 30.0
+        upper: float = 70.0
+        rules = reference_rsi_rules
+
+        @property
+        def warmup(self):
+            return self.period + 1
+
+    ReferenceRsi.__name__ = ReferenceRsi.__qualname__ = "MyRsi"
+    return ReferenceRsi
+
+
+# --------------------------------------------------------------------------------------
 # The exercises
 # --------------------------------------------------------------------------------------
 
@@ -686,10 +797,9 @@ _EXERCISES = [
         ("store",)),
     Exercise(
         "03-emit", "03_streaming_plots", "emit one row", ("emit",),
-        assess_emit, lambda emit, *, stream: reference_emit(stream),
+        assess_emit, reference_emit,
         "stream.emit(frame) with frame = pd.DataFrame({...}): lists of one value make one row.",
-        'stream.emit(pd.DataFrame({"x": [float(i)], "y": [float(i)]}))',
-        ("stream",)),
+        'stream.emit(pd.DataFrame({"x": [float(i)], "y": [float(i)]}))'),
     Exercise(
         "03-sink", "03_streaming_plots", "connect a stream to a buffer", ("price_stream",),
         assess_sink, _ref_sink,
@@ -731,6 +841,18 @@ _EXERCISES = [
         "table_out = sweep(out_of_sample, shorts, longs, fee=DEFAULT_FEE)\n"
         'best = table_in.sort_values("total_return", ascending=False).iloc[0]',
         ("in_sample", "out_of_sample", "shorts", "longs")),
+    Exercise(
+        "06-rsi", "06_your_own_strategy", "the rules of an RSI strategy", ("MyRsi",),
+        assess_rsi, reference_rsi,
+        "change = candles['close'].diff(); the average gain is change.clip(lower=0) over a "
+        "rolling window of self.period, the average loss the same of -change; "
+        "rsi = 100 - 100 / (1 + gain / loss).",
+        'change = candles["close"].diff()\n'
+        'gain = change.clip(lower=0).rolling(self.period).mean()\n'
+        'loss = (-change).clip(lower=0).rolling(self.period).mean()\n'
+        "rsi = 100 - 100 / (1 + gain / loss)\n"
+        'return pd.DataFrame({"rsi": rsi, "enter": rsi < self.lower, "exit": rsi > self.upper},\n'
+        "                    index=candles.index)"),
 ]
 _BY_NAME = {ex.name: ex for ex in _EXERCISES}
 
@@ -750,7 +872,7 @@ def exercise(name: str) -> Exercise:
     >>> exercise("04-unit")
     Traceback (most recent call last):
     ...
-    jarvis_helpers.errors.ConfigError: no exercise '04-unit': did you mean '04-units'? (exercises: 01-executor, 01-five-ticks, 02-parameterised, 02-recent, 03-emit, 03-sink, 04-signal-column, 04-units, 05-fill, 05-backtest, 05-out-of-sample)
+    jarvis_helpers.errors.ConfigError: no exercise '04-unit': did you mean '04-units'? (exercises: 01-executor, 01-five-ticks, 02-parameterised, 02-recent, 03-emit, 03-sink, 04-signal-column, 04-units, 05-fill, 05-backtest, 05-out-of-sample, 06-rsi)
     """
     try:
         return _BY_NAME[name]

@@ -222,17 +222,23 @@ def test_emit_solution_is_right_and_does_not_touch_the_real_stream():
     emit, stream = _emit_exercise('stream.emit(pd.DataFrame({"x": [float(i)], "y": [float(i)]}))')
     seen = []
     stream.sink(seen.append)
-    assert_right("03-emit", emit, stream=stream)
+    assert_right("03-emit", emit)
     assert seen == []  # the check probes a copy of emit bound to its own stream
 
 
 def test_emit_placeholder_is_not_done_and_the_reference_emits():
     emit, stream = _emit_exercise("return ...")
-    assert_not_done("03-emit", emit, stream=stream)
+    assert_not_done("03-emit", emit)
     seen = []
     stream.sink(seen.append)
-    check("03-emit", emit, stream=stream)(5)
+    reference = check("03-emit", emit)
+    reference(5)
     assert len(seen) == 1 and seen[0].to_dict("list") == {"x": [5.0], "y": [5.0]}
+    emit.__globals__["stream"] = later = Stream()  # the notebook makes a new `stream` later on
+    seen_later = []
+    later.sink(seen_later.append)
+    reference(6)
+    assert len(seen) == 1 and seen_later[0].to_dict("list") == {"x": [6.0], "y": [6.0]}
 
 
 @pytest.mark.parametrize("body, says", [
@@ -245,7 +251,7 @@ def test_emit_placeholder_is_not_done_and_the_reference_emits():
 ])
 def test_emit_wrong_answers(body, says):
     emit, stream = _emit_exercise(body)
-    assert_wrong("03-emit", emit, stream=stream, says=says)
+    assert_wrong("03-emit", emit, says=says)
 
 
 def _buffer():
@@ -405,10 +411,83 @@ def test_out_of_sample(periods):
                  says="table_in has 10 rows; expected 90")
 
 
+# ---------------------------------------------------------------- 06 your own strategy
+
+RSI_CLASS = """
+class MyRsi(Strategy):
+    period: int = 14
+    lower: float = 30.0
+    upper: float = 70.0
+
+    @property
+    def warmup(self):
+        return self.period + 1
+
+    def rules(self, candles):
+        {body}
+"""
+RSI_SOLUTION = """change = candles["close"].diff()
+        gain = change.clip(lower=0).rolling(self.period).mean()
+        loss = (-change).clip(lower=0).rolling(self.period).mean()
+        rsi = 100 - 100 / (1 + gain / loss)
+        return pd.DataFrame({"rsi": rsi, "enter": rsi < self.lower, "exit": rsi > self.upper},
+                            index=candles.index)"""
+
+
+def _rsi_class(body):
+    from jarvis_helpers import Strategy
+
+    namespace = {"Strategy": Strategy, "pd": pd, "np": np}
+    exec(RSI_CLASS.format(body=body), namespace)
+    return namespace["MyRsi"]
+
+
+def test_rsi_solution_placeholder_and_reference():
+    from jarvis_helpers import check_strategy
+
+    assert_right("06-rsi", _rsi_class(RSI_SOLUTION))
+    todo = _rsi_class("return ...")
+    assert_not_done("06-rsi", todo)
+    reference = check("06-rsi", todo)
+    assert reference.__name__ == "MyRsi" and issubclass(reference, todo)
+    assert_right("06-rsi", reference)
+    toy = pd.DataFrame({"close": [10, 11, 12, 11, 10, 9, 10, 12]}, dtype=float,
+                       index=pd.date_range("2020-01-01", periods=8, freq="h", tz="UTC"))
+    out = reference(period=3).rules(toy)
+    assert out["rsi"].round(1).tolist()[3:] == [66.7, 33.3, 0.0, 33.3, 75.0]
+    assert out.index[out["enter"]].hour.tolist() == [5] and out.index[out["exit"]].hour.tolist() == [7]
+    assert check_strategy(reference(period=5), load_sample("BTC/USD").head(400)).ok
+
+
+@pytest.mark.parametrize("body, says", [
+    (RSI_SOLUTION.replace('"enter": rsi < self.lower, "exit": rsi > self.upper',
+                          '"enter": rsi > self.upper, "exit": rsi < self.lower'),
+     "enter and exit are swapped"),
+    (RSI_SOLUTION.replace("rsi = 100 - 100 / (1 + gain / loss)", "rsi = 100 / (1 + gain / loss)"),
+     "your rsi is upside down"),
+    (RSI_SOLUTION.replace(".rolling(self.period).mean()", ".ewm(alpha=1 / self.period).mean()"),
+     "the plain mean of the last 3 gains and losses"),
+    (RSI_SOLUTION.replace('"enter": rsi < self.lower', '"enter": (rsi < self.lower).astype(int)'),
+     "enter holds int64 values; it must be True/False"),
+    (RSI_SOLUTION.replace('"rsi": rsi, ', ""), "missing ['rsi']"),
+    ("return candles.close.diff() / 0", "returned a Series; expected a DataFrame"),
+    ("return pd.DataFrame({'rsi': candles.close, 'enter': candles.close < 3, 'exit': candles.close > 4}).reset_index(drop=True)",
+     "another index than the candles'"),
+    ("raise KeyError('close')", "MyRsi(period=3).rules(candles) raised KeyError"),
+])
+def test_rsi_wrong_answers(body, says):
+    assert_wrong("06-rsi", _rsi_class(body), says=says)
+
+
+def test_rsi_tuned_to_the_toy_only_is_caught():
+    tuned = RSI_SOLUTION.replace("self.period", "3")
+    assert_wrong("06-rsi", _rsi_class(tuned), says="on the first 300 hours of the sample")
+
+
 # ---------------------------------------------------------------- the catalogue
 
 def test_every_exercise_has_a_hint_a_solution_and_a_title():
-    assert len(exercises()) == 11
+    assert len(exercises()) == 12
     for name, ex in exercises().items():
         assert ex.name == name and ex.title and str(ex.hint()) and str(ex.solution())
 
