@@ -142,3 +142,29 @@ def test_a_bot_on_hourly_candles_stores_them_with_ohlcv(recorded_kraken, store_u
         assert row[["open", "high", "low", "close", "volume"]].tolist() == recorded_row(ts.value // 1_000_000)
     assert pd.Timestamp(FORMING[0], unit="s", tz="UTC") not in stored.index
     store.close()
+
+
+def test_a_candle_bot_survives_exchange_faults(recorded_kraken, tmp_path):
+    """Timeouts and rate limits on the OHLC requests: retried, and every hour stored once."""
+    import ccxt
+
+    faults = {3: ccxt.RequestTimeout("kraken GET OHLC timed out"),
+              4: ccxt.RateLimitExceeded("kraken {\"error\":[\"EAPI:Rate limit exceeded\"]}"),
+              9: ccxt.ExchangeNotAvailable("kraken {\"error\":[\"EService:Unavailable\"]}")}
+
+    def tick_clock(n, url):
+        if "OHLC" in url:
+            exchange.clock = min(T12 + 30 * 60_000 + n * 20 * 60_000, RECORDED_AT_MS)
+
+    exchange = recorded_kraken(config={"rateLimit": 1}, clock=T12, on_request=tick_clock,
+                               faults=lambda n, url: faults.get(n))
+    store = Store(tmp_path / "faults.sqlite")
+    bot = Bot(ExchangeFeed(exchange, "BTC/USD", "1h", poll=0), store, name="faulty", interval=0,
+              backoff=(0.001, 0.01))
+    asyncio.run(bot.run(max_ticks=8))
+    assert sum(bot.faults.values()) == 3 and bot.status != "error"
+    stored = store.recent_ticks(100, bot="faulty")
+    assert list(stored.index) == list(pd.date_range("2020-09-30 12:00", periods=8, freq="h", tz="UTC"))
+    for ts, row in stored.iterrows():
+        assert row[["open", "high", "low", "close", "volume"]].tolist() == recorded_row(ts.value // 1_000_000)
+    store.close()
