@@ -7,12 +7,13 @@ from .account import PaperAccount
 
 # Imported eagerly (it needs nothing heavier than signals): a lazy import would leave the
 # package attribute `backtest` pointing at the submodule once anything imports it.
-from .backtest import backtest, sweep
+from .backtest import backtest, sweep, sweep_heatmap
 from .bot import Bot
 from .data import load_sample
 from .download import download
 from .errors import FeedExhausted
 from .feeds import ExchangeFeed, RandomWalkFeed, ReplayFeed, open_feed
+from .settings import Settings
 from .signals import generate_signals
 from .store import Store
 from .strategy import Strategy, StrategyError, load_strategy, strategies
@@ -22,8 +23,8 @@ from .verify import verify
 __all__ = [
     "Bot", "Store", "PaperAccount", "ExchangeFeed", "ReplayFeed", "RandomWalkFeed", "open_feed",
     "generate_signals", "backtest", "load_sample", "Dashboard", "BotControls", "FeedExhausted",
-    "Strategy", "StrategyError", "strategies", "load_strategy", "sweep", "check_strategy",
-    "download", "verify",
+    "Strategy", "StrategyError", "strategies", "load_strategy", "sweep", "sweep_heatmap", "check_strategy",
+    "download", "verify", "Settings",
 ]
 
 
