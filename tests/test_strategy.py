@@ -28,6 +28,7 @@ from jarvis_helpers import (
 )
 from jarvis_helpers.backtest import sweep_heatmap
 from jarvis_helpers.errors import ConfigError
+from jarvis_helpers.signals import generate_signals
 from jarvis_helpers.strategy import positions, run_rules, synthetic_candles
 from jarvis_helpers.ticks import Tick
 
@@ -214,6 +215,7 @@ def test_sma_results_are_todays():
     r = backtest(SAMPLE)
     assert (r.stats["n_fills"], round(r.stats["final_equity"], 2)) == (1015, 3232.17)
     assert r.signals.columns.tolist() == ["close", "sma10", "sma20", "signal", "entry/exit"]
+    pd.testing.assert_frame_equal(r.signals, generate_signals(SAMPLE), check_exact=True)
     assert backtest(SAMPLE, "sma").stats == r.stats == backtest(SAMPLE, 10, 20).stats
 
 
