@@ -444,7 +444,11 @@ def open_feed(spec: str | None = None, **options) -> Feed:
     ``"random"`` / ``"random:7"`` (seeded walk), ``"kraken:BTC/USD"`` (any ccxt exchange's
     ticker), ``"kraken:BTC/USD@1h"`` (its closed hourly candles; also 1m 5m 15m 4h 1d),
     ``"candles:kraken:BTC/USD@1h"`` (candles stored by ``download``, replayed; the database
-    is ``db=`` or ``$JARVIS_DB``).
+    is ``db=`` or ``$JARVIS_DB``). Exchange specs take ``?stream=ws`` (the websocket) and
+    ``?poll=SECONDS``.
+
+    >>> open_feed("kraken:BTC/USD@1h?stream=ws").stream
+    'ws'
 
     >>> open_feed("kraken:BTC/USD@4h").timeframe
     '4h'
@@ -488,9 +492,22 @@ def open_feed(spec: str | None = None, **options) -> Feed:
             raise ConfigError(f"bad feed spec {spec!r}: 'random:' takes an integer seed, e.g. random:7") from None
         return RandomWalkFeed(seed, **options)
     if arg:
+        arg, _, query = arg.partition("?")
         symbol, at, timeframe = arg.partition("@")
         if at:
             options.setdefault("timeframe", check_timeframe(timeframe))
+        for pair in filter(None, query.split("&")):
+            key, _, value = pair.partition("=")
+            if key == "stream":
+                options.setdefault("stream", value)
+            elif key == "poll":
+                try:
+                    options.setdefault("poll", float(value))
+                except ValueError:
+                    raise ConfigError(f"bad feed spec {spec!r}: poll={value!r} is not seconds") from None
+            else:
+                raise ConfigError(f"bad feed spec {spec!r}: unknown option {key!r}: use "
+                                  "?stream=ws (websocket) or ?poll=SECONDS" + did_you_mean(key, ["stream", "poll"]))
         return ExchangeFeed(kind, symbol, **options)
     raise ConfigError(f"unknown feed spec {spec!r}: {_SPEC_HELP}" + did_you_mean(kind, ["replay", "random", "kraken"]))
 

@@ -168,3 +168,12 @@ def test_a_candle_bot_survives_exchange_faults(recorded_kraken, tmp_path):
     for ts, row in stored.iterrows():
         assert row[["open", "high", "low", "close", "volume"]].tolist() == recorded_row(ts.value // 1_000_000)
     store.close()
+
+
+def test_spec_options_choose_the_websocket_and_the_pace():
+    feed = open_feed("kraken:BTC/USD@1h?stream=ws&poll=5")
+    assert (feed.stream, feed.poll, feed.timeframe) == ("ws", 5.0, "1h")
+    with pytest.raises(ConfigError, match=r"unknown option 'steam'.*Did you mean: stream\?"):
+        open_feed("kraken:BTC/USD@1h?steam=ws")
+    with pytest.raises(ConfigError, match="bad stream 'socket'"):
+        open_feed("kraken:BTC/USD?stream=socket")
