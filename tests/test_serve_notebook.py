@@ -96,3 +96,13 @@ def test_notebook_04_served_by_panel(tmp_path):
     skipped = len(re.findall(r"did not contain valid Python syntax", text))
     assert skipped == _jupyter_only_cells() > 0, text  # exactly the JupyterLab-only cells
     assert (tmp_path / "data" / "jarvis_04.sqlite").exists()  # demo files where they belong
+
+
+def test_notebook_04_compiles_as_panel_serves_it():
+    """Fast guard: Panel's own notebook-to-script conversion compiles (a top-level ``await``
+    in a cell without the ``%autoawait asyncio`` last line would be a SyntaxError when served)."""
+    from panel.io.handlers import parse_notebook
+
+    _, code, _ = parse_notebook(str(ROOT / NOTEBOOK))
+    compile(code, str(NOTEBOOK), "exec")
+    assert "build_app(bot).servable(" in code
