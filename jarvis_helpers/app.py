@@ -119,6 +119,7 @@ def serve(feed=None, db=None, port: int = 5006, interval=None, name: str | None 
     if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
         raise ConfigError(f"port {port!r}: give a whole number from 1 to 65535 (e.g. 5006)")
     bot = shared_bot(feed, db, interval, name, settings=settings)  # bad settings fail here
+    bot.summary()  # resume now: a stored bot that these settings cannot resume fails here too
     origins = sorted({f"{address}:{port}", f"localhost:{port}", f"127.0.0.1:{port}"})
     server = pn.serve({"/": build_app}, port=port, address=address, show=show, start=False,
                       title="JARVIS", websocket_origin=origins, verbose=False)
@@ -130,7 +131,7 @@ def serve(feed=None, db=None, port: int = 5006, interval=None, name: str | None 
             pass
     server.start()
     print(f"JARVIS dashboard: http://{address}:{server.port}/  ({bot.name} on {bot.feed.spec}, "
-          f"{bot.store.safe_url}; Ctrl-C stops)", flush=True)
+          f"{bot.strategy.describe()}, {bot.store.safe_url}; Ctrl-C stops)", flush=True)
     try:
         server.io_loop.start()
     finally:

@@ -192,3 +192,44 @@ def test_backtest_sweep_and_strategies_commands():
     assert listing["rsi"]["params"] == {"period": 14, "lower": 30.0, "upper": 70.0}
     bad = jarvis("sweep", "--grid", "shrt=5,10")
     assert bad.returncode == 2 and "Did you mean: short" in bad.stderr
+
+
+def test_jarvis_serve_on_a_database_whose_bot_ran_short_5(tmp_path):
+    """The served bot is the stored one (SMA 5/20, its fee): the page loads, and the
+    stopped server leaves the bot's config and ticks as they were."""
+    import socket
+    import urllib.request
+
+    db = tmp_path / "served.sqlite"
+    assert jarvis("run", "--db", str(db), "--quiet", "--short", "5", "--fee", "0.001",
+                  "--ticks", "200").returncode == 0
+    before = _config(db)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log = tmp_path / "serve.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen([*JARVIS, "serve", "--db", f"sqlite:///{db}", "--port", str(port)],
+                                stdout=out, stderr=subprocess.STDOUT, cwd=tmp_path)
+    try:
+        deadline = time.monotonic() + 60
+        while "JARVIS dashboard" not in log.read_text():
+            assert proc.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, "server did not start in 60 s"
+            time.sleep(0.1)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=30) as page:
+            assert page.status == 200
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+    text = log.read_text()
+    assert proc.returncode == 0, text
+    assert "started with" not in text and "Traceback" not in text
+    assert "sma(short=5, long=20), warm-up 20 bars" in text
+    assert "stopped: jarvis" in text and "ticks 200" in text
+    assert _config(db) == before
+    # a strategy the stored bot cannot resume with: refused before serving, one line
+    out = jarvis("serve", "--db", f"sqlite:///{db}", "--port", str(port), "--strategy", "rsi")
+    assert out.returncode == 2 and out.stderr.count("\n") == 1
+    assert "strategy 'sma' (short=5, long=20) (now 'rsi'" in out.stderr
+    assert _config(db) == before
