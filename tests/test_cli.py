@@ -233,3 +233,14 @@ def test_jarvis_serve_on_a_database_whose_bot_ran_short_5(tmp_path):
     assert out.returncode == 2 and out.stderr.count("\n") == 1
     assert "strategy 'sma' (short=5, long=20) (now 'rsi'" in out.stderr
     assert _config(db) == before
+
+
+def test_a_rules_error_mid_run_is_one_line_naming_the_class_and_bar(tmp_path):
+    db = tmp_path / "e.sqlite"
+    out = jarvis("run", "--db", str(db), "--quiet", "--strategy",
+                 "tests/user_strategies.py:Explodes", "--ticks", "100")
+    assert out.returncode == 2 and out.stdout == "" and "Traceback" not in out.stderr
+    assert out.stderr.splitlines() == [
+        "jarvis: error: Explodes.rules raised KeyError: 'volume_ma' deciding on the bar of "
+        "2018-10-03 00:00:00+00:00 (5 bars given)"]
+    assert _config(db)[1] == 48  # every bar before it is stored; the one it failed on is not
