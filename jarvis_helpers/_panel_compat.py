@@ -8,14 +8,20 @@ so that each workaround is looked at again):
   kernel; applied again, a streamed datetime column gets float milliseconds appended.
 - ``comms_on_main_thread``: JupyterLab 4.4+ (``commsOverSubshells``, its default) hands a
   message from the page to a kernel *subshell*, a thread of its own, while a cell or a
-  periodic callback updates the same Bokeh document on the main thread. Panel's
-  ``MimeRenderMixin._on_msg`` is wrapped so that such a message is applied on the kernel's
-  main event loop, in arrival order: every document change happens on one thread, whatever
-  the JupyterLab setting.
+  periodic callback updates the same Bokeh document on the main thread (and prints).
+  pyviz_comms' ``JupyterCommJS._handle_open`` / ``_handle_msg`` (what Panel and HoloViews
+  plots receive the page's messages through) are wrapped so that such a message is handled
+  on the kernel's main event loop, in arrival order: every document change happens on one
+  thread, whatever the JupyterLab setting.
 - ``load_notebook_locally`` / local CSS: BokehJS, Panel's JS, es-module-shims and Panel's
   stylesheets (theme, loading.css, dataframe.css, ...) from the Jupyter server (the server
   extension Panel ships serves them under ``panel-preview/static/``), not from a CDN and
   not inlined (6 MB in every saved notebook).
+- ``ordered_push``: Panel sends an update made before the page has opened its comm on a
+  timer of its own (``panel.io.notebook.push``, 0.1 s later, each update separately), so
+  updates made around the moment the page connects reached it out of order or not at all
+  (notebook 03's scatter missed its second point). Here they wait in one queue per comm and
+  leave in the order they were made.
 - ``buffer_rows_seen`` (``Buffer._count``) and ``page_waiting`` (``Viewable._comms``).
 
 >>> page_echo({"kind": "ColumnsStreamed"}), page_echo({"kind": "ModelChanged"})
@@ -31,7 +37,8 @@ import threading
 from importlib.metadata import version
 
 # The versions each workaround below was checked against.
-CHECKED = {"panel": "1.9.4", "bokeh": "3.9.2", "holoviews": "1.23.2", "ipykernel": "7.4.0"}
+CHECKED = {"panel": "1.9.4", "bokeh": "3.9.2", "holoviews": "1.23.2", "ipykernel": "7.4.0",
+           "pyviz_comms": "3.0.6"}
 
 # Patch events the page only ever sends back as an echo of the kernel's own update: nothing
 # on a JARVIS page lets a user stream or patch data in the browser.
@@ -88,9 +95,14 @@ def main_loop():
 
 
 def comms_on_main_thread() -> bool:
-    """From now on, apply Panel messages from the page on this thread's running event loop
-    (call it on the kernel's main thread, in a cell). Returns False (and changes nothing)
-    when no event loop is running here, e.g. in a script.
+    """From now on, handle the page's messages to Panel/HoloViews comms (and their opening)
+    on this thread's running event loop, in arrival order (call it on the kernel's main
+    thread, in a cell). Returns False (and changes nothing) when no event loop runs here.
+
+    pyviz_comms' ``JupyterCommJS._handle_msg`` also swaps ``sys.stdout`` while it applies a
+    message (to show what the handler prints under the plot): on a subshell thread that
+    captured whatever the running cell printed at that moment, and showed it under the plot.
+    On the main loop it runs between two steps of the cell, never during a print.
     """
     try:
         loop = asyncio.get_running_loop()
@@ -98,29 +110,30 @@ def comms_on_main_thread() -> bool:
         return False
     if threading.current_thread() is not threading.main_thread():
         return False
-    from panel.viewable import MimeRenderMixin
+    from pyviz_comms import JupyterCommJS
 
     _STATE["loop"], _STATE["thread"] = loop, threading.current_thread()
     if _STATE["original"] is None:
-        original = MimeRenderMixin._on_msg
-        _STATE["original"] = original
-
-        @functools.wraps(original)
-        def _on_msg(self, ref, manager, msg):
-            target = _STATE["loop"]
-            if (target is None or threading.current_thread() is _STATE["thread"]
-                    or target.is_closed()):
-                return original(self, ref, manager, msg)
-            target.call_soon_threadsafe(_apply_logged, original, self, ref, manager, msg)
-            return None
-
-        MimeRenderMixin._on_msg = _on_msg
+        _STATE["original"] = {name: getattr(JupyterCommJS, name)
+                              for name in ("_handle_msg", "_handle_open")}
+        for name, original in _STATE["original"].items():
+            setattr(JupyterCommJS, name, _on_main_loop(original))
     return True
 
 
-def _apply_logged(original, self, ref, manager, msg) -> None:
+def _on_main_loop(original):
+    @functools.wraps(original)
+    def handler(self, *args):
+        if not call_on_main_loop(_apply_logged, original, self, *args):
+            return original(self, *args)
+        return None
+
+    return handler
+
+
+def _apply_logged(original, *args) -> None:
     try:
-        original(self, ref, manager, msg)
+        original(*args)
     except Exception:  # noqa: BLE001 - the page's message must not kill the loop
         import logging
 
@@ -184,12 +197,21 @@ def load_notebook_locally(inline: bool = False, reloading: bool = False,
 
 
 def serve_resources_locally(base: str | None = None) -> None:
-    """Panel's stylesheets (theme, loading.css, dataframe.css, ...) of every pane shown in
-    the notebook from now on come from the Jupyter server at ``base``."""
+    """Panel's stylesheets (theme, loading.css, dataframe.css, ...) of every pane and
+    HoloViews plot shown in the notebook from now on come from the Jupyter server."""
+    import holoviews.plotting.renderer as hv_renderer
     import panel.viewable as viewable
+    from bokeh.settings import settings
     from panel.io.notebook import render_mimebundle
+    from panel.io.state import state
+    from panel.util import edit_readonly
 
     _STATE["base"] = base or jupyter_base_url()
+    # Stylesheets Panel adds to models made later (an update, a new pane) use the same
+    # path: "server" resources below the extension's route.
+    settings.resources.set_value("server")
+    with edit_readonly(state):
+        state._rel_path = f"{_STATE['base']}panel-preview"
     if _STATE["render"] is None:
         _STATE["render"] = render_mimebundle
 
@@ -197,33 +219,78 @@ def serve_resources_locally(base: str | None = None) -> None:
         def local(model, doc, comm, manager=None, location=None, resources="cdn"):
             from panel.io.resources import patch_model_css
 
-            bundle = render_mimebundle(model, doc, comm, manager, location, resources="cdn")
             patch_model_css(model, dist_url=f"{_STATE['base']}panel-preview/static/extensions/panel/")
-            return bundle
+            return render_mimebundle(model, doc, comm, manager, location, resources="cdn")
 
         viewable.render_mimebundle = local
+        hv_renderer.render_mimebundle = local
 
 
-@functools.cache
-def _loader_names():
+def use_local_loader() -> None:
+    """From now on ``pn.extension()``, ``hv.extension()`` (and hvplot's import, which calls
+    it) load Panel's notebook JavaScript from the Jupyter server."""
     import holoviews.plotting.renderer as hv_renderer
     import panel.io.notebook as pn_notebook
 
-    return hv_renderer, pn_notebook
+    for module in (hv_renderer, pn_notebook):
+        module.load_notebook = load_notebook_locally
 
 
-def with_local_loader(fn, *args, **kwargs):
-    """Call ``fn`` (``pn.extension`` or ``hv.extension``) with Panel's notebook loader
-    replaced by ``load_notebook_locally``."""
-    modules = _loader_names()
-    saved = [m.load_notebook for m in modules]
-    for m in modules:
-        m.load_notebook = load_notebook_locally
+# -- updates to a page that has not connected yet, in order ---------------------------------
+_PUSH_USERS = ("panel.io.notebook", "panel.reactive", "panel.pane.plot", "panel.pane.base",
+               "panel.io.datamodel", "panel.widgets.misc", "holoviews.plotting.plot")
+_WAITING: dict = {}  # comm id -> (comm, deque of messages not sent yet)
+
+
+def ordered_push(doc, comm, binary: bool = True, msg=None) -> None:
+    """Stands in for ``panel.io.notebook.push``: the document's pending events go to the
+    page now, or, while its comm is not open (or older ones still wait), after the older
+    ones, in order."""
+    from collections import deque
+
+    from panel.io.notebook import diff, send
+
+    if msg is None:
+        msg = diff(doc, binary=binary)
+    if msg is None:
+        return
+    waiting = _WAITING.get(comm.id)
+    if comm._comm and waiting is None:
+        send(comm, msg)
+        return
+    if waiting is None:
+        waiting = _WAITING[comm.id] = (comm, deque())
+        _send_later(comm.id)
+    waiting[1].append(msg)
+
+
+def _send_later(comm_id) -> None:
+    from tornado.ioloop import IOLoop
+
+    IOLoop.current().call_later(0.1, _send_waiting, comm_id)
+
+
+def _send_waiting(comm_id) -> None:
+    from panel.io.notebook import send
+
+    comm, queue = _WAITING[comm_id]
+    if not comm._comm:
+        _send_later(comm_id)
+        return
     try:
-        return fn(*args, **kwargs)
+        while queue:
+            send(comm, queue.popleft())
     finally:
-        for m, original in zip(modules, saved):
-            m.load_notebook = original
+        _WAITING.pop(comm_id, None)
+
+
+def use_ordered_push() -> None:
+    """From now on every Panel/HoloViews update to a notebook page goes through
+    ``ordered_push``."""
+    import importlib
+
+    for name in _PUSH_USERS:
+        importlib.import_module(name).push = ordered_push
 
 
 def in_document(doc, fn) -> None:

@@ -63,10 +63,12 @@ def extension(*, comms_on_main_thread: bool = True) -> None:
     """Load Panel, HoloViews and Bokeh in a notebook, offline and small: their JavaScript
     and stylesheets come from the Jupyter server (the server extension Panel ships), never
     from a CDN nor inlined in the saved notebook. Messages from the page are applied on the
-    kernel's main thread whatever JupyterLab's "comms over subshells" setting is.
+    kernel's main thread whatever JupyterLab's "comms over subshells" setting is, and the
+    updates made before the page has connected reach it in order.
 
-    Call it once, in the imports cell, instead of ``pn.extension()`` / ``hv.extension()``.
-    Outside a notebook it only selects HoloViews' Bokeh backend.
+    Call it once, first thing in the imports cell, instead of ``pn.extension()`` /
+    ``hv.extension()`` (later calls of these, and hvplot's import, load from the Jupyter
+    server too). Outside a notebook it only selects HoloViews' Bokeh backend.
 
     >>> extension()
     >>> import holoviews as hv; hv.Store.current_backend
@@ -90,8 +92,10 @@ def extension(*, comms_on_main_thread: bool = True) -> None:
         compat.comms_on_main_thread()
     pn.config.inline = False
     compat.serve_resources_locally()
-    compat.with_local_loader(pn.extension)
-    compat.with_local_loader(hv.extension, "bokeh", logo=False)
+    compat.use_local_loader()
+    compat.use_ordered_push()
+    pn.extension()
+    hv.extension("bokeh", logo=False)
 
 
 def _layout_class():

@@ -8,16 +8,22 @@ each plot/widget cell, collects console errors and saves a screenshot of every s
 artifacts/lab/. In notebook 04 it then presses Start, checks that the status label and the
 dashboard move, and presses Stop.
 
-Offline check of every notebook (exit status 0 only when every plot and widget rendered,
-no cell shows a traceback, no page error, and the bot started and stopped); the report
-lists, per notebook, the blocked external requests, each plot, and the console errors:
+Each run is checked three ways: points complete (every point the kernel streamed is in the
+page's data sources, once, in order: notebook 03's scatters, notebook 04's dashboard after
+Stop), outputs in place (every line a cell printed in the notebook's stored run is shown
+under that cell, and no cell shows a line that belongs to another cell) and external
+requests (none).
 
-    .venv/bin/python scripts/check_lab.py [--port 8899] [--seconds 4] [--only 03 05]
+JupyterLab is checked with both values of its "comms over subshells" setting: the one this
+environment ships (jupyter-config/jarvis.json: ``disabled``) and JupyterLab's own default
+(``perCommTarget``, what a conda or JupyterHub user gets):
 
-The environment ships JupyterLab's ``commsOverSubshells: disabled`` (jupyter-config/):
-comm messages from the page reach the kernel's main thread, never in the middle of an
-update. ``--comm-subshells`` restores JupyterLab's own default ("perCommTarget": a
-subshell thread per comm target) to compare: notebook 03 then loses points now and then.
+    .venv/bin/python scripts/check_lab.py [--settings both|shipped|default] [--runs 10]
+        [--port 8899] [--seconds 4] [--only 03 04] [--notebooks DIR]
+
+``--runs N`` runs notebooks 03 and 04 N times per setting (the others once). The report
+ends with one line per notebook and setting: runs with points complete, runs with outputs
+in place, external requests. Exit status 0 only when everything rendered and was complete.
 
 With ``--cdn-from-disk`` Panel's CDN requests are answered from the installed files (as a
 student online would see it); screenshots go to artifacts/lab/cdn_from_disk/ to compare.
@@ -56,6 +62,7 @@ PLOTS = {
     "05_backtesting": ["result.plot_equity()", "result.plot_drawdown()", "result.plot_trades()",
                        'sweep_heatmap(table, "total_return")'],
 }
+CLEANUP = "dashboard.close()"
 WIDGETS = {
     "04_jarvis_bot": ["controls = BotControls(bot)", "broken_controls  #"],
 }
@@ -148,6 +155,48 @@ def check_points(page, name):
         extra = [v for v in (got or []) if v not in want or (got or []).count(v) > 1]
         print(f"  scatter {i + 1}: {len(got or [])} points in the page, {len(want)} expected:",
               "all there" if good else f"MISSING {missing} EXTRA/REPEATED {sorted(set(extra))}")
+    return ok
+
+
+OUTPUTS_JS = """
+() => [...document.querySelectorAll('.jp-Notebook .jp-Cell')].map(c =>
+  [...c.querySelectorAll('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stdout"],'
+    + ' .jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"],'
+    + ' .jp-OutputArea-output[data-mime-type="text/plain"]')]
+   .filter(o => !o.closest('.jupyter-widgets'))
+   .map(o => o.innerText).join('\\n'))
+"""
+
+
+def stored_lines(nb) -> list[set]:
+    """Per cell: the non-empty text lines of its stored stream / text outputs."""
+    out = []
+    for cell in nb.cells:
+        lines = set()
+        for o in cell.get("outputs", []) if cell.cell_type == "code" else []:
+            text = o.get("text") or o.get("data", {}).get("text/plain") or ""
+            lines |= {line.strip() for line in "".join(text).splitlines() if line.strip()}
+        out.append(lines)
+    return out
+
+
+def check_outputs(page, expected, nb) -> bool:
+    """Every cell's output lines: none that only another cell printed (in the stored run);
+    every line of a deterministic cell (``NBVAL_CHECK_OUTPUT``) under its own cell."""
+    shown = page.evaluate(OUTPUTS_JS)
+    ok = True
+    for i, text in enumerate(shown):
+        lines = {line.strip() for line in text.splitlines() if line.strip()}
+        own = expected[i] if i < len(expected) else set()
+        for line in sorted(lines - own):
+            others = [j for j, e in enumerate(expected) if j != i and line in e]
+            if others:
+                ok = False
+                print(f"  OUTPUT OUT OF PLACE: cell {i} shows {line[:80]!r}, printed by cell {others}")
+        if i < len(nb.cells) and "NBVAL_CHECK_OUTPUT" in nb.cells[i].source:
+            for line in sorted(own - lines):
+                ok = False
+                print(f"  OUTPUT MISSING: cell {i} does not show {line[:80]!r}")
     return ok
 
 
@@ -300,6 +349,115 @@ def comms_setting(base: str, token: str) -> str:
     return plugin["settings"].get("commsOverSubshells", default)
 
 
+def reference_outputs(work: Path, name: str) -> list[set]:
+    """Per cell, the text lines it prints when run by a kernel alone (nbclient, replay)."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(str(work / f"{name}.ipynb"), as_version=4)
+    run_dir = Path(tempfile.mkdtemp(prefix="jarvis-ref-"))
+    saved = os.environ.get("JARVIS_FEED")
+    os.environ["JARVIS_FEED"] = "replay"
+    try:
+        NotebookClient(nb, timeout=300, kernel_name="python3", allow_errors=True,
+                       resources={"metadata": {"path": str(run_dir)}}).execute()
+    finally:
+        if saved is None:
+            os.environ.pop("JARVIS_FEED", None)
+        else:
+            os.environ["JARVIS_FEED"] = saved
+        shutil.rmtree(run_dir, ignore_errors=True)
+    return stored_lines(nb)
+
+
+def start_lab(work: Path, port: int, token: str, setting: str):
+    """JupyterLab on ``work``; ``setting``: "shipped" (this environment's overrides) or
+    "default" (JupyterLab's own commsOverSubshells, as a user setting)."""
+    kernels = work / ".settings" / "@jupyterlab" / "apputils-extension" / "kernels-settings.jupyterlab-settings"
+    if setting == "default":
+        kernels.write_text('{"commsOverSubshells": "perCommTarget"}')
+    elif kernels.exists():
+        kernels.unlink()
+    env = {**os.environ, "JARVIS_FEED": "replay"}
+    env.pop("JARVIS_PG_URL", None)
+    return subprocess.Popen(
+        [str(ROOT / ".venv" / "bin" / "jupyter"), "lab", "--no-browser", f"--port={port}",
+         f"--IdentityProvider.token={token}", f"--notebook-dir={work}", "--ServerApp.ip=127.0.0.1",
+         f"--LabApp.user_settings_dir={work / '.settings'}",
+         *(["--allow-root"] if os.geteuid() == 0 else [])],
+        env=env, stdout=subprocess.DEVNULL, stderr=open(OUT / f"lab-{setting}.log", "w"),
+        start_new_session=True)
+
+
+def stop_lab(lab) -> None:
+    os.killpg(lab.pid, signal.SIGTERM)
+    try:
+        lab.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.killpg(lab.pid, signal.SIGKILL)
+
+
+def check_notebook(browser, base, token, name, nb, expected, args, tag):
+    """One Run All of one notebook; returns (ok, points complete, outputs in place, requests)."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1600})
+    blocked, console_errors = [], []
+
+    def route(r, _request=None, blocked=blocked):
+        host = urlsplit(r.request.url).hostname or ""
+        if host in LOCAL_HOSTS or r.request.url.startswith(("data:", "blob:")):
+            r.continue_()
+        elif args.cdn_from_disk and (local := from_disk(r.request.url)):
+            r.fulfill(path=str(local))
+        else:
+            blocked.append(f"{r.request.resource_type}: {r.request.url}")
+            r.abort("internetdisconnected")
+
+    context.route("**/*", route)
+    page = context.new_page()
+    page.on("console", lambda m, e=console_errors: m.type == "error" and e.append(
+        f"console: {m.text[:300]}"))
+    page.on("pageerror", lambda exc, e=console_errors: e.append(f"pageerror: {exc}"[:300]))
+    print(f"== {name} [{tag}]")
+    elapsed, not_run, failed = open_and_run_all(page, base, token, name)
+    print(f"  run all: {elapsed:.1f} s; cells not run: {not_run}; cells with a traceback: {failed}")
+    ok = not_run == 0 and not failed
+    for index in failed:  # the end of each traceback shown on the page
+        text = page.evaluate(
+            "(i) => document.querySelectorAll('.jp-Notebook .jp-Cell')[i]"
+            ".querySelector('.jp-OutputArea').innerText", index)
+        tail = [line for line in text.splitlines() if line.strip()]
+        tail = tail[tail.index(next(t for t in tail if "Traceback" in t)):][-4:]
+        print(f"    cell {index} shows a traceback ending:", *tail, sep="\n      ")
+    for kind, table in (("plot", PLOTS), ("widget", WIDGETS)):
+        for row in check_cells(page, nb, name, table.get(name, []), kind):
+            ok &= row["ok"]
+            what = (f"{row.get('drawn')}/{row.get('canvases')} canvases drawn"
+                    if kind == "plot" else f"{row.get('widgets')} widget parts")
+            print(f"  {kind} cell {row['index']} [{row['cell']}]: "
+                  f"{'rendered' if row['ok'] else 'NOT RENDERED'} ({what}) -> {row.get('shot')}")
+            if not row["ok"]:
+                print("    outputs:", row.get("mimes"), "| text:", repr(row.get("text", ""))[:200])
+    print("  rows of each data source in the browser, per Bokeh document:", page.evaluate(ROWS_JS))
+    points = check_points(page, name)
+    if name.startswith("04"):
+        points &= bot_start_stop(page, args.seconds)
+    in_place = check_outputs(page, expected, nb)
+    print("  outputs in place:", in_place)
+    page.screenshot(path=str(OUT / f"{name[:2]}_page.png"))
+    print(f"  blocked external requests ({len(blocked)}):")
+    for url in sorted(set(blocked)):
+        print("   ", url, f"(x{blocked.count(url)})" if blocked.count(url) > 1 else "")
+    page_errors = [e for e in console_errors if e.startswith("pageerror")]
+    print(f"  console errors ({len(console_errors)}):")
+    for e in sorted(set(console_errors)):
+        print("   ", e)
+    ok &= not page_errors and points and in_place and not blocked
+    print(f"  {name} [{tag}]: {'OK' if ok else 'FAILED'}")
+    context.close()
+    shutdown_kernels(base, token)
+    return ok, points, in_place, len(blocked)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--port", type=int, default=8899)
@@ -307,11 +465,16 @@ def main(argv=None) -> int:
     ap.add_argument("--cdn-from-disk", action="store_true",
                     help="answer Panel CDN requests with the installed files (as if online), "
                          "for screenshots to compare with the offline ones")
+    ap.add_argument("--settings", choices=["both", "shipped", "default"], default="both",
+                    help="JupyterLab's commsOverSubshells: this environment's ('disabled'), "
+                         "JupyterLab's own default ('perCommTarget'), or both (default)")
     ap.add_argument("--comm-subshells", action="store_true",
-                    help="JupyterLab's own default commsOverSubshells=perCommTarget instead of "
-                         "the environment's 'disabled' (to compare)")
+                    help="the same as --settings default")
+    ap.add_argument("--runs", type=int, default=1, help="runs of notebooks 03 and 04 per setting")
     ap.add_argument("--only", nargs="*", default=None,
                     help="notebook number prefixes to check, e.g. 03 05 (default: all)")
+    ap.add_argument("--notebooks", type=Path, default=ROOT / "notebooks",
+                    help="folder of the notebooks to check (default: notebooks/)")
     args = ap.parse_args(argv)
     import nbformat
     from playwright.sync_api import sync_playwright
@@ -320,10 +483,15 @@ def main(argv=None) -> int:
     if args.cdn_from_disk:
         OUT = OUT / "cdn_from_disk"
     OUT.mkdir(parents=True, exist_ok=True)
+    settings = (["default"] if args.comm_subshells else
+                ["shipped", "default"] if args.settings == "both" else [args.settings])
     work = Path(tempfile.mkdtemp(prefix="jarvis-lab-"))
     notebooks = {}
-    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):  # copies without stored outputs
+    for path in sorted(args.notebooks.glob("*.ipynb")):  # copies without stored outputs
         nb = nbformat.read(str(path), as_version=4)
+        # Notebook 04 ends by closing its dashboard and stores; Start/Stop is pressed after
+        # Run All, so the check's copy leaves that clean-up cell out.
+        nb.cells = [c for c in nb.cells if CLEANUP not in c.source]
         for cell in nb.cells:
             if cell.cell_type == "code":
                 cell.outputs, cell.execution_count = [], None
@@ -331,98 +499,50 @@ def main(argv=None) -> int:
         if args.only is None or any(path.stem.startswith(p) for p in args.only):
             notebooks[path.stem] = nb
     # Render every cell (JupyterLab 4 otherwise virtualises cells scrolled out of view).
-    settings = work / ".settings" / "@jupyterlab" / "notebook-extension"
-    settings.mkdir(parents=True)
-    (settings / "tracker.jupyterlab-settings").write_text('{"windowingMode": "none"}')
+    tracker = work / ".settings" / "@jupyterlab" / "notebook-extension"
+    tracker.mkdir(parents=True)
+    (tracker / "tracker.jupyterlab-settings").write_text('{"windowingMode": "none"}')
     news = work / ".settings" / "@jupyterlab" / "apputils-extension"  # no "Jupyter news?" toast
     news.mkdir(parents=True)
     (news / "notification.jupyterlab-settings").write_text('{"fetchNews": "false"}')
-    if args.comm_subshells:
-        (news / "kernels-settings.jupyterlab-settings").write_text('{"commsOverSubshells": "perCommTarget"}')
-    token = secrets.token_hex(16)
-    env = {**os.environ, "JARVIS_FEED": "replay"}
-    env.pop("JARVIS_PG_URL", None)
-    lab = subprocess.Popen(
-        [str(ROOT / ".venv" / "bin" / "jupyter"), "lab", "--no-browser", f"--port={args.port}",
-         f"--IdentityProvider.token={token}", f"--notebook-dir={work}", "--ServerApp.ip=127.0.0.1",
-         f"--LabApp.user_settings_dir={work / '.settings'}",
-         *(["--allow-root"] if os.geteuid() == 0 else [])],
-        env=env, stdout=subprocess.DEVNULL, stderr=open(OUT / "lab.log", "w"),
-        start_new_session=True)
-    base = f"http://127.0.0.1:{args.port}"
+    print("reference outputs (each notebook run once by a kernel alone) ...", flush=True)
+    expected = {name: reference_outputs(work, name) for name in notebooks}
     all_ok = True
+    results: dict = {}
     try:
-        wait_http(f"{base}/api/status?token={token}")
-        print("JupyterLab commsOverSubshells:", comms_setting(base, token))
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-            for name, nb in notebooks.items():
-                context = browser.new_context(viewport={"width": 1400, "height": 1600})
-                blocked, console_errors = [], []
-
-                def route(r, _request=None, blocked=blocked):
-                    host = urlsplit(r.request.url).hostname or ""
-                    if host in LOCAL_HOSTS or r.request.url.startswith(("data:", "blob:")):
-                        r.continue_()
-                    elif args.cdn_from_disk and (local := from_disk(r.request.url)):
-                        r.fulfill(path=str(local))
-                    else:
-                        blocked.append(f"{r.request.resource_type}: {r.request.url}")
-                        r.abort("internetdisconnected")
-
-                context.route("**/*", route)
-                page = context.new_page()
-                page.on("console", lambda m, e=console_errors: m.type == "error" and e.append(
-                    f"console: {m.text[:300]}"))
-                page.on("pageerror", lambda exc, e=console_errors: e.append(f"pageerror: {exc}"[:300]))
-                print(f"== {name}")
-                elapsed, not_run, failed = open_and_run_all(page, base, token, name)
-                print(f"  run all: {elapsed:.1f} s; cells not run: {not_run}; cells with a traceback: {failed}")
-                ok = not_run == 0 and not failed
-                for index in failed:  # the end of each traceback shown on the page
-                    text = page.evaluate(
-                        "(i) => document.querySelectorAll('.jp-Notebook .jp-Cell')[i]"
-                        ".querySelector('.jp-OutputArea').innerText", index)
-                    tail = [line for line in text.splitlines() if line.strip()]
-                    tail = tail[tail.index(next(l for l in tail if "Traceback" in l)):][-4:]
-                    print(f"    cell {index} shows a traceback ending:", *tail, sep="\n      ")
-                for kind, table in (("plot", PLOTS), ("widget", WIDGETS)):
-                    for row in check_cells(page, nb, name, table.get(name, []), kind):
-                        ok &= row["ok"]
-                        what = (f"{row.get('drawn')}/{row.get('canvases')} canvases drawn"
-                                if kind == "plot" else f"{row.get('widgets')} widget parts")
-                        print(f"  {kind} cell {row['index']} [{row['cell']}]: "
-                              f"{'rendered' if row['ok'] else 'NOT RENDERED'} ({what}) -> {row.get('shot')}")
-                        if not row["ok"]:
-                            print("    outputs:", row.get("mimes"), "| text:", repr(row.get("text", ""))[:200])
-                print("  rows of each data source in the browser, per Bokeh document:",
-                      page.evaluate(ROWS_JS))
-                ok &= check_points(page, name)
-                if name.startswith("04"):
-                    ok &= bot_start_stop(page, args.seconds)
-                page.screenshot(path=str(OUT / f"{name[:2]}_page.png"))
-                print(f"  blocked external requests ({len(blocked)}):")
-                for url in sorted(set(blocked)):
-                    print("   ", url, f"(x{blocked.count(url)})" if blocked.count(url) > 1 else "")
-                page_errors = [e for e in console_errors if e.startswith("pageerror")]
-                print(f"  console errors ({len(console_errors)}):")
-                for e in sorted(set(console_errors)):
-                    print("   ", e)
-                ok &= not page_errors
-                print(f"  {name}: {'OK' if ok else 'FAILED'}")
-                all_ok &= ok
-                context.close()
-                shutdown_kernels(base, token)
-            browser.close()
+        for setting in settings:
+            token = secrets.token_hex(16)
+            lab = start_lab(work, args.port, token, setting)
+            base = f"http://127.0.0.1:{args.port}"
+            try:
+                wait_http(f"{base}/api/status?token={token}")
+                comms = comms_setting(base, token)
+                print(f"==== JupyterLab commsOverSubshells: {comms} ({setting} setting)", flush=True)
+                with sync_playwright() as pw:
+                    browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+                    for name, nb in notebooks.items():
+                        runs = args.runs if name[:2] in ("03", "04") else 1
+                        for run in range(runs):
+                            tag = f"{comms}, run {run + 1}/{runs}"
+                            got = check_notebook(browser, base, token, name, nb, expected[name],
+                                                 args, tag)
+                            results.setdefault((name, comms), []).append(got)
+                            all_ok &= got[0]
+                            sys.stdout.flush()
+                    browser.close()
+            finally:
+                stop_lab(lab)
+        print("\nsummary (runs: points complete / outputs in place / external requests):")
+        for (name, comms), rows in results.items():
+            n = len(rows)
+            print(f"  {name:22} commsOverSubshells={comms:14} points complete {sum(r[1] for r in rows)}/{n}"
+                  f"  outputs in place {sum(r[2] for r in rows)}/{n}"
+                  f"  external requests {sum(r[3] for r in rows)}  ->"
+                  f" {'OK' if all(r[0] for r in rows) else 'FAILED'}")
         print("screenshots in", OUT.relative_to(ROOT))
         print("all notebooks render offline:", all_ok)
         return 0 if all_ok else 1
     finally:
-        os.killpg(lab.pid, signal.SIGTERM)
-        try:
-            lab.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(lab.pid, signal.SIGKILL)
         shutil.rmtree(work, ignore_errors=True)
 
 
