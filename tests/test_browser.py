@@ -247,3 +247,61 @@ def test_served_page_is_offline_and_quiet_once_stopped(tmp_path):
     assert "dataframe.css" in sheets, f"the signals table has no stylesheet: {sheets}"
     assert problems == [], problems
     assert spinning == 0
+
+
+# The titles of every plot on the page (drawn on canvases, so read from the Bokeh models).
+TITLES = """() => {
+  const out = [];
+  for (const doc of window.Bokeh.documents)
+    for (const m of doc._all_models.values())
+      if (m.type === 'Title' && m.text) out.push(m.text);
+  return out;
+}"""
+
+
+def test_a_strategy_from_a_file_shows_its_indicator_panel(tmp_path):
+    """`jarvis serve --strategy tests/user_strategies.py:Momentum`: the page draws the
+    strategy's own column in a panel below the price, and it fills when the bot runs."""
+    from playwright.sync_api import sync_playwright
+
+    port = _free_port()
+    log = tmp_path / "serve.log"
+    spec = f"{Path(__file__).parent / 'user_strategies.py'}:Momentum"
+    cmd = [sys.executable, "-m", "jarvis_helpers", "serve", "--feed", "replay", "--port",
+           str(port), "--interval", "0.01", "--db", f"sqlite:///{tmp_path / 's.sqlite'}",
+           "--strategy", spec, "--param", "lookback=5"]
+    problems = []
+    with open(log, "w") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=tmp_path)
+    try:
+        _wait(lambda: "JARVIS dashboard" in log.read_text() or proc.poll() is not None, 60,
+              "the server")
+        assert proc.poll() is None, log.read_text()
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=_chromium(), args=CHROMIUM_ARGS)
+            try:
+                page, status = _open_dashboard(browser, f"http://127.0.0.1:{port}/", 1600,
+                                               problems)
+                titles = page.evaluate(TITLES)
+                page.locator(".jarvis-start button").click()
+                _wait(lambda: _ticks(status.inner_text()) >= 40, 30, "ticks after Start")
+                page.locator(".jarvis-stop button").click()
+                _wait(lambda: "stopped" in status.inner_text(), 20, "stopped status")
+                page.wait_for_timeout(1000)
+                header = page.locator("table.dataframe thead").inner_text()
+                lengths = page.evaluate(CDS_LENGTHS)
+            finally:
+                browser.close()
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(10)
+    assert "Momentum: momentum" in titles, titles  # the indicator panel below the price
+    assert any("Momentum" in t and "buys and sells" in t for t in titles), titles
+    assert "momentum" in header and "sma" not in header  # the signals table: its columns
+    assert max(lengths) >= 40
+    assert problems == []
