@@ -507,3 +507,38 @@ def test_an_unforeseen_answer_is_a_sentence_not_a_traceback():
 
     v = verdict("05-backtest", Odd(), prices=load_sample("BTC/USD").head(50))
     assert v.status == "wrong" and "bars" in v.message
+
+
+# ---------------------------------------------------------------- the notebooks
+
+def _solution_blocks():
+    """(notebook stem, solution text dedented, the check name after it) for every exercise."""
+    import re
+    import textwrap
+    from pathlib import Path
+
+    import nbformat
+
+    begin, end = re.compile(r"^\s*###\s*BEGIN SOLUTION"), re.compile(r"^\s*###\s*END SOLUTION")
+    check_line = re.compile(r"""\bcheck\(\s*["']([\w.-]+)["']""")
+    found = []
+    for path in sorted((Path(__file__).parent.parent / "notebooks").glob("*.ipynb")):
+        nb = nbformat.read(str(path), as_version=4)
+        for cell in nb.cells:
+            lines = cell.source.splitlines()
+            for i, line in enumerate(lines):
+                if begin.match(line):
+                    j = next(k for k in range(i, len(lines)) if end.match(lines[k]))
+                    after = next((m.group(1) for line in lines[j:] if (m := check_line.search(line))), None)
+                    found.append((path.stem, textwrap.dedent("\n".join(lines[i + 1:j])), after))
+    return found
+
+
+def test_every_notebook_exercise_has_its_check_and_the_package_holds_its_solution():
+    blocks = _solution_blocks()
+    names = [after for _, _, after in blocks]
+    assert sorted(names) == sorted(exercises()), "each exercise of notebooks 01-06 is checked once"
+    for stem, solution, name in blocks:
+        ex = exercise(name)
+        assert ex.notebook == stem, (name, stem)
+        assert str(ex.solution()) == solution, f"{name}: exercises.py's solution differs from {stem}'s"
