@@ -7,7 +7,7 @@ Store (grouped commits on a replay). Then a strategy that defines only ``rules``
 pandas (the Bot hands it the last ``warmup`` bars on every tick), and the Bot's peak memory
 at 10k and 200k ticks, each in a fresh process.
 
-    .venv/bin/python benchmarks/bench_pipeline.py [--lesson-ticks 1500] [--bot-ticks 100000]
+    .venv/bin/python benchmarks/bench_pipeline.py [--lesson-ticks 1500] [--bot-ticks 100000] [--repeat 3]
 """
 
 from __future__ import annotations
@@ -54,11 +54,19 @@ def replay_frame(n: int) -> pd.DataFrame:
     return pd.DataFrame({"close": np.tile(closes, reps)[:n]}, index=index)
 
 
-def lesson_loop(frame: pd.DataFrame, db_path: Path) -> float:
-    """The lesson's loop (with ORDER BY so its window is the newest rows). Ticks per second."""
+def lesson_loop(frame: pd.DataFrame, db_path: Path, prefill: int = 0) -> float:
+    """The lesson's loop (with ORDER BY so its window is the newest rows). Ticks per second.
+
+    ``prefill``: rows stored before the clock starts (1,000: the window is full from the
+    first timed tick, as in a run longer than 1,000 ticks; 0: from an empty table)."""
     from streamz import Stream
 
     db = sqlite3.connect(db_path)
+    if prefill:
+        before = frame.index[0] - pd.Timedelta(minutes=1) * np.arange(prefill, 0, -1)
+        old = pd.DataFrame({"close": frame["close"].to_numpy()[:prefill]},
+                           index=pd.DatetimeIndex(before, name="index"))
+        old.to_sql("data", db, if_exists="append", index=True)
     stream = Stream()
     emitted = stream.sink_to_list()
     start = time.perf_counter()
@@ -111,23 +119,34 @@ def main() -> None:
     parser.add_argument("--lesson-ticks", type=int, default=1500)
     parser.add_argument("--bot-ticks", type=int, default=100_000)
     parser.add_argument("--rules-ticks", type=int, default=5_000)
+    parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         print(json.dumps(_peak_child(args.child)))
         return
 
-    with tempfile.TemporaryDirectory() as tmp:
-        lesson = lesson_loop(replay_frame(args.lesson_ticks), Path(tmp) / "lesson.sqlite")
-        bot, _ = bot_loop(replay_frame(args.bot_ticks), Path(tmp) / "bot.sqlite")
-        rules, _ = bot_loop(replay_frame(args.rules_ticks), Path(tmp) / "rules.sqlite",
-                            PandasCrossover())
-    print("Ticks per second on the same replayed Kraken BTC/USD closes (SQLite file)")
+    # Each loop runs --repeat times, interleaved, from an empty database; the best rate of
+    # each counts (the machine is shared: the best run is the least disturbed one).
+    lesson = steady = bot = rules = 0.0
+    for k in range(args.repeat):
+        with tempfile.TemporaryDirectory() as tmp:
+            lesson = max(lesson, lesson_loop(replay_frame(args.lesson_ticks), Path(tmp) / "l.sqlite"))
+            steady = max(steady, lesson_loop(replay_frame(args.lesson_ticks), Path(tmp) / "s.sqlite",
+                                             prefill=1000))
+            bot = max(bot, bot_loop(replay_frame(args.bot_ticks), Path(tmp) / "b.sqlite")[0])
+            rules = max(rules, bot_loop(replay_frame(args.rules_ticks), Path(tmp) / "r.sqlite",
+                                        PandasCrossover())[0])
+    print(f"Ticks per second on the same replayed Kraken BTC/USD closes (SQLite file), best of "
+          f"{args.repeat}")
     print(f"  {'lesson loop (to_sql + read_sql + rolling + emit frame)':58s} "
-          f"{lesson:>10,.0f} ticks/s  ({args.lesson_ticks:,} ticks)")
+          f"{lesson:>10,.0f} ticks/s  ({args.lesson_ticks:,} ticks from an empty table)")
+    print(f"  {'lesson loop, window full (1,000 rows stored before)':58s} "
+          f"{steady:>10,.0f} ticks/s  ({args.lesson_ticks:,} ticks, as in any run > 1,000 ticks)")
     print(f"  {'Bot (incremental SMA, paper account, Store)':58s} "
           f"{bot:>10,.0f} ticks/s  ({args.bot_ticks:,} ticks)")
-    print(f"  {'ratio':58s} {bot / lesson:>10,.0f}x   (target >= 300x)")
+    print(f"  {'ratio (empty table / window full)':58s} {bot / lesson:>10,.0f}x / "
+          f"{bot / steady:,.0f}x   (target >= 300x)")
     print(f"  {'Bot with a rules-only plain-pandas strategy':58s} "
           f"{rules:>10,.0f} ticks/s  ({args.rules_ticks:,} ticks; target >= 1,000)")
 

@@ -101,6 +101,7 @@ class Bot:
         is_sma = self.strategy.name == "sma" and hasattr(self.strategy, "short")
         self.short = self.strategy.short if is_sma else None
         self.long = self.strategy.long if is_sma else None
+        self._sma_keys = (f"sma{self.short}", f"sma{self.long}") if is_sma else ("", "")
         self.warmup = max(1, int(self.strategy.warmup))
         self._fast = self.strategy.incremental()
         self._bar_times: deque = deque(maxlen=self.warmup)
@@ -228,7 +229,7 @@ class Bot:
             self.faults["wrong_symbol"] += 1
             return None
         last = self.last_tick
-        if last is not None and tick.timestamp <= last.timestamp:
+        if last is not None and tick.timestamp.value <= last.timestamp.value:
             kind = "duplicate" if tick.timestamp == last.timestamp else "stale"
             self.faults[kind] += 1
             self.last_error = f"{kind}: tick at {tick.timestamp} is not after {last.timestamp}"
@@ -246,20 +247,20 @@ class Bot:
         self.last_tick = tick
         self.ticks += 1
         self.ticks_this_run += 1
-        nan = math.nan
-        sma_short = indicators.get(f"sma{self.short}", nan) if self.short is not None else nan
-        sma_long = indicators.get(f"sma{self.long}", nan) if self.long is not None else nan
-        event = StepEvent(tick, sma_short, sma_long, signal, entry_exit, trade,
-                          self.account.cash, self.account.position,
-                          self.account.equity(tick.close), self.ticks, indicators)
+        short_key, long_key = self._sma_keys
+        account = self.account
+        event = StepEvent(tick, indicators.get(short_key, math.nan), indicators.get(long_key, math.nan),
+                          signal, entry_exit, trade, account.cash, account.position,
+                          account.equity(tick.close), self.ticks, indicators)
         self.last_event = event
-        for listener in list(self._listeners):
-            try:
-                listener(event)
-            except Exception as exc:  # a broken listener must not stop trading
-                self.faults["listener"] += 1
-                self.last_error = f"listener {listener!r} failed: {_one_line(exc)}"
-                log.exception("listener failed")
+        if self._listeners:
+            for listener in list(self._listeners):
+                try:
+                    listener(event)
+                except Exception as exc:  # a broken listener must not stop trading
+                    self.faults["listener"] += 1
+                    self.last_error = f"listener {listener!r} failed: {_one_line(exc)}"
+                    log.exception("listener failed")
         return event
 
     def _decide(self, tick: Tick) -> tuple[dict, bool, bool]:
