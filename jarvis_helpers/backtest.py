@@ -121,6 +121,10 @@ def _frame_from(prices) -> tuple[pd.DataFrame, str | None]:
         elif kind.lower() == "replay" and Path(arg).exists():
             frame = read_prices(arg)
             symbol = _symbol_of(arg)
+        elif kind.lower() == "candles":  # stored by download(): the database of $JARVIS_DB
+            from .data import parse_candles_spec, stored_candles
+
+            frame, symbol = read_prices(stored_candles(text)), parse_candles_spec(text)[1]
         elif Path(text).exists():
             frame = read_prices(text)
             symbol = _symbol_of(text)

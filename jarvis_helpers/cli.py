@@ -147,13 +147,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     bt = sub.add_parser("backtest", help="backtest a strategy over recorded history")
     bt.add_argument("--data", default="replay:BTC/USD",
-                    help="replay:BTC/USD | replay:ETH/USD | a CSV file (default replay:BTC/USD)")
+                    help="replay:BTC/USD | replay:ETH/USD | a CSV file | candles:EXCHANGE:BASE/QUOTE@1h "
+                         "(stored by jarvis download; default replay:BTC/USD)")
+    bt.add_argument("--db", default=None, help="the database of candles: specs (default $JARVIS_DB)")
     bt.add_argument("--json", action="store_true", help="print the stats as one JSON line")
     add_strategy_args(bt)
     bt.set_defaults(func=_backtest)
 
     sw = sub.add_parser("sweep", help="backtest every combination of a strategy's parameters")
     sw.add_argument("--data", default="replay:BTC/USD", help="as for backtest")
+    sw.add_argument("--db", default=None, help="the database of candles: specs (default $JARVIS_DB)")
     sw.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2|START:STOP:STEP",
                     help="values of one parameter, e.g. --grid short=5,10,15 --grid long=20:60:10 "
                          "(START:STOP:STEP as range(): STOP excluded)")
@@ -270,9 +273,15 @@ def _serve(args) -> int:
 
 
 # -- backtest and sweep --------------------------------------------------------------------------
-def _data(args) -> str:
+def _data(args):
     from .data import SAMPLES
 
+    if args.data.startswith("candles:"):
+        from .data import parse_candles_spec, stored_candles
+
+        frame = stored_candles(args.data, args.db or None)
+        frame.attrs["symbol"] = parse_candles_spec(args.data)[1]
+        return frame
     return f"replay:{args.data}" if args.data in SAMPLES else args.data
 
 
@@ -289,7 +298,10 @@ def _backtest(args) -> int:
     from .backtest import backtest
 
     m = _money(args)
-    result = backtest(_data(args), m["strategy"], cash=m["cash"], fee=m["fee"], params=m["params"])
+    data = _data(args)
+    symbol = data.attrs.get("symbol") if hasattr(data, "attrs") else None
+    result = backtest(data, m["strategy"], cash=m["cash"], fee=m["fee"], params=m["params"],
+                      symbol=symbol)
     print(json.dumps(result.stats) if args.json else result.report())
     return 0
 

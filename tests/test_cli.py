@@ -244,3 +244,25 @@ def test_a_rules_error_mid_run_is_one_line_naming_the_class_and_bar(tmp_path):
         "jarvis: error: Explodes.rules raised KeyError: 'volume_ma' deciding on the bar of "
         "2018-10-03 00:00:00+00:00 (5 bars given)"]
     assert _config(db)[1] == 48  # every bar before it is stored; the one it failed on is not
+
+
+def test_backtest_and_sweep_on_stored_candles(tmp_path):
+    from jarvis_helpers import backtest, load_sample
+
+    db = f"sqlite:///{tmp_path / 'c.sqlite'}"
+    candles = load_sample().iloc[:2000]
+    store = Store(db)
+    store.write_candles("kraken", "BTC/USD", "1h", candles)
+    store.close()
+    out = jarvis("backtest", "--data", "candles:kraken:BTC/USD@1h", "--db", db, "--strategy", "rsi",
+                 "--json")
+    assert out.returncode == 0, out.stderr
+    stats = json.loads(out.stdout)
+    expected = backtest(candles, "rsi").stats
+    assert (stats["symbol"], stats["bars"], stats["final_equity"]) == (
+        "BTC/USD", 2000, pytest.approx(expected["final_equity"], rel=1e-12))
+    sw = jarvis("sweep", "--data", "candles:kraken:BTC/USD@1h", "--db", db, "--grid", "short=5,10",
+                "--grid", "long=20", "--json")
+    assert sw.returncode == 0 and len(sw.stdout.splitlines()) == 2, sw.stderr
+    missing = jarvis("backtest", "--data", "candles:kraken:ETH/USD@1h", "--db", db)
+    assert missing.returncode == 2 and missing.stderr.count("\n") == 1

@@ -402,3 +402,11 @@ def test_sweep_on_a_dask_cluster_gives_the_local_table(monkeypatch):
     monkeypatch.delenv("JARVIS_DASK_SCHEDULER")
     pd.testing.assert_frame_equal(via_env, sweep(data, f"{USER_FILE}:Momentum",
                                                  grid={"lookback": [6, 12, 24]}))
+
+
+def test_check_strategy_inside_a_running_event_loop():
+    async def in_a_notebook_cell():  # Jupyter runs cells inside a running loop
+        return check_strategy("rsi", SAMPLE.iloc[:800])
+
+    report = asyncio.run(in_a_notebook_cell())
+    assert report.ok and "fills each" in report.checked["parity"]
