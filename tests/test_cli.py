@@ -266,3 +266,17 @@ def test_backtest_and_sweep_on_stored_candles(tmp_path):
     assert sw.returncode == 0 and len(sw.stdout.splitlines()) == 2, sw.stderr
     missing = jarvis("backtest", "--data", "candles:kraken:ETH/USD@1h", "--db", db)
     assert missing.returncode == 2 and missing.stderr.count("\n") == 1
+
+
+def test_strategy_from_the_environment(tmp_path):
+    db = tmp_path / "env.sqlite"
+    env = {**os.environ, "JARVIS_STRATEGY": "rsi", "JARVIS_PARAMS": "period=7,lower=25",
+           "JARVIS_FEE": "0.001"}
+    out = jarvis("run", "--db", str(db), "--quiet", "--ticks", "50", env=env)
+    assert out.returncode == 0, out.stderr
+    config = _config(db)[0]
+    assert (config["strategy"], config["params"], config["fee"]) == (
+        "rsi", {"period": 7, "lower": 25.0, "upper": 70.0}, 0.001)
+    # an argument wins over the environment (and here differs from the stored bot: refused)
+    refused = jarvis("run", "--db", str(db), "--quiet", "--param", "period=9", env=env)
+    assert refused.returncode == 2 and "period=7 (now 9)" in refused.stderr
