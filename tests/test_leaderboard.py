@@ -186,7 +186,7 @@ def test_leaderboard_page_object_shows_the_table_and_updates(tmp_path):
 ])
 def test_class_command_bad_arguments_are_one_line(args, says, tmp_path):
     (tmp_path / "x.sqlite").touch()
-    done = subprocess.run([sys.executable, "-m", "jarvis_helpers.leaderboard", *args],
+    done = subprocess.run([sys.executable, "-m", "jarvis_helpers", "class", *args],
                           capture_output=True, text=True, cwd=tmp_path, timeout=60)
     assert done.returncode == 2, done
     assert done.stderr.count("\n") == 1 and says in done.stderr, done.stderr

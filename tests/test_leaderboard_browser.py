@@ -67,7 +67,7 @@ def test_five_bots_on_the_leaderboard(class_db, tmp_path):
                 _wait(lambda: "ticks" in (tmp_path / "s1.log").read_text() or proc.poll() is not None,
                       60, "the first bot")
         port = _free_port()
-        server, out = _start(["jarvis_helpers.leaderboard", "--db", class_db, "--port", str(port),
+        server, out = _start(["jarvis_helpers", "class", "--db", class_db, "--port", str(port),
                               "--period", "0.5", "--stale-after", "3"], tmp_path / "class.log")
         procs["class"] = server
         files.append(out)
