@@ -26,8 +26,10 @@ lab: $(STAMP)  ## open the workbook in JupyterLab (extra options: make lab LAB_A
 	$(BIN)/jupyter lab --notebook-dir=notebooks $(ROOT_FLAG) $(LAB_ARGS)
 
 test: $(STAMP)  ## the linter (ruff), then the whole suite: unit, doctests, notebooks (nbval), database and browser tests
-	$(BIN)/ruff check .
-	$(BIN)/python -m pytest
+	@# both always run (a lint finding must not hide the test results); either failing fails
+	$(BIN)/ruff check . ; lint=$$? ; $(BIN)/python -m pytest ; tests=$$? ; \
+	  if [ $$lint -ne 0 ]; then echo "ruff check . found problems (see above)"; fi ; \
+	  [ $$lint -eq 0 ] && [ $$tests -eq 0 ]
 
 app: $(STAMP)  ## the dashboard as a web app, on the replay feed
 	$(BIN)/jarvis serve --feed replay
