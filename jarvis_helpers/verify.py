@@ -78,21 +78,35 @@ def _fill_text(fill) -> str:
     return f"{fill['side']} {fill['units']:.8g} at {fill['price']:.10g}"
 
 
-def _strategy_of(config: dict):
-    from .strategy import load_strategy
+def _strategy_of(config: dict, name: str, given=None):
+    """The bot's recorded strategy; ``given`` (a class or instance of the user's own) must
+    match what the store recorded."""
+    from .bot import config_mismatch
+    from .strategy import load_strategy, strategy_from_config
 
-    spec = config.get("source") or config.get("strategy") or "sma"
-    params = config.get("params")
-    if params is None:  # a configuration written before strategies were pluggable
-        params = {k: config[k] for k in ("short", "long") if k in config}
-    return load_strategy(spec, params)
+    if given is None:
+        try:
+            return strategy_from_config(config)
+        except ConfigError as exc:
+            raise ConfigError(f"{exc}; or give it here: verify(store, {name!r}, "
+                              "strategy=YourClass)") from None
+    params = config.get("params") if isinstance(given, type) else None
+    strategy = load_strategy(given, params)
+    mismatch = config_mismatch(config, {"strategy": strategy.name, "params": strategy.params})
+    if mismatch:
+        raise ConfigError(f"bot {name!r} ran with {mismatch.replace('(now ', '(given ')}: give "
+                          "verify the strategy the bot ran")
+    return strategy
 
 
-def verify(store, name: str = "jarvis") -> VerifyReport:
+def verify(store, name: str = "jarvis", strategy=None) -> VerifyReport:
     """Compare a bot's stored fills with a backtest of its recorded strategy on its bars.
 
-    ``store``: a Store, a database URL, a path or None (``$JARVIS_DB``). Raises ``ConfigError`` when the store has
-    no such bot (naming the bots it has).
+    ``store``: a Store, a database URL, a path or None (``$JARVIS_DB``). ``strategy``: for
+    a strategy class of your own that the store cannot load by name (a class defined in a
+    notebook): the class (given the stored parameters) or an instance; it must be the
+    strategy and parameters the bot recorded. Raises ``ConfigError`` when the store has no
+    such bot (naming the bots it has) or the strategy cannot be found or differs.
     """
     own = not isinstance(store, Store)
     store = Store(store) if own else store
@@ -104,7 +118,7 @@ def verify(store, name: str = "jarvis") -> VerifyReport:
             bots = store.bots()
             raise ConfigError(f"no bot {name!r} in {store.safe_url}: it holds "
                               f"{', '.join(map(repr, bots)) or 'no bots'}." + did_you_mean(name, bots))
-        strategy = _strategy_of(config)
+        strategy = _strategy_of(config, name, strategy)
         bars = store.recent_ticks(store.count_ticks(name), bot=name)
         live = store.trades_frame(name)
         label = _label(strategy)

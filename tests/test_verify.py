@@ -114,3 +114,39 @@ def test_unknown_bot_names_the_bots(tmp_path):
     with pytest.raises(ConfigError, match=r"no bot 'alpa'.*'alpha'.*Did you mean: alpha\?"):
         verify(store, "alpa")
     store.close()
+
+
+def _user_strategy():
+    """A class defined in a function, like one written in a notebook cell: the store knows
+    only its name."""
+    from jarvis_helpers import Strategy
+
+    class Momentum(Strategy):
+        lookback: int = 12
+
+        @property
+        def warmup(self) -> int:
+            return self.lookback + 1
+
+        def rules(self, candles):
+            change = candles["close"].pct_change(self.lookback)
+            return pd.DataFrame({"change": change, "enter": change > 0.01, "exit": change < -0.01},
+                                index=candles.index)
+    return Momentum
+
+
+def test_a_strategy_of_your_own_is_given_to_verify(tmp_path):
+    Momentum = _user_strategy()
+    store = Store(tmp_path / "own.sqlite")
+    bot = Bot(ReplayFeed(HOURS), store, name="own", interval=0, strategy=Momentum(lookback=8))
+    asyncio.run(bot.run())
+    with pytest.raises(ConfigError, match=r"strategy class of your own.*verify\(store, 'own', strategy=YourClass\)"):
+        verify(store, "own")
+    report = verify(store, "own", strategy=Momentum)  # the class: the stored parameters
+    assert report.ok and report.fills > 0, str(report)
+    assert verify(store, "own", strategy=Momentum(lookback=8)).ok
+    with pytest.raises(ConfigError, match=r"ran with lookback=8 \(given 9\)"):
+        verify(store, "own", strategy=Momentum(lookback=9))
+    with pytest.raises(ConfigError, match=r"ran with strategy 'Momentum'.*given 'rsi'"):
+        verify(store, "own", strategy="rsi")
+    store.close()
