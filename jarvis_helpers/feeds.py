@@ -106,14 +106,21 @@ class ReplayFeed(Feed):
         self.symbol = check_symbol(symbol)
         self._times = frame.index.asi8.copy()  # int64 nanoseconds, UTC
         self._closes = frame["close"].to_numpy(dtype=float).copy()
-        # Candles replay as candles (open high low volume kept); plain prices as flat bars.
-        self._bars = None
-        if {"open", "high", "low"} <= set(frame.columns):
-            volume = (frame["volume"].to_numpy(dtype=float) if "volume" in frame.columns
+        # Candles replay as candles (open high low volume kept), plain prices as flat bars,
+        # checked here once for the whole history (as the backtest reads them: an open, high
+        # or low that is missing or not > 0 is the close; a bad volume is unknown, NaN).
+        close = self._closes
+        bars = []
+        for col in ("open", "high", "low"):
+            values = (frame[col].to_numpy(dtype=float) if col in frame.columns
                       else np.full(len(frame), np.nan))
-            self._bars = np.column_stack([frame["open"].to_numpy(dtype=float),
-                                          frame["high"].to_numpy(dtype=float),
-                                          frame["low"].to_numpy(dtype=float), volume])
+            bars.append(np.where(np.isfinite(values) & (values > 0), values, close))
+        volume = (frame["volume"].to_numpy(dtype=float) if "volume" in frame.columns
+                  else np.full(len(frame), np.nan))
+        bars.append(np.where(np.isfinite(volume) & (volume >= 0), volume, np.nan))
+        self._bars = np.column_stack(bars)
+        self._stamps: list = []
+        self._stamps_from = -1
         self._pos = 0
         self.pace = float(pace)
         if start_after is not None:
@@ -137,12 +144,22 @@ class ReplayFeed(Feed):
             await asyncio.sleep(self.pace)
         i = self._pos
         self._pos = i + 1
-        stamp = pd.Timestamp(int(self._times[i]), tz="UTC")
-        if self._bars is None:
-            return Tick(self.symbol, stamp, float(self._closes[i]))
-        o, h, lo, v = self._bars[i]
-        return Tick(self.symbol, stamp, float(self._closes[i]), float(o), float(h), float(lo),
-                    None if v != v else float(v))
+        o, h, lo, v = self._bars[i].tolist()
+        return Tick.trusted(self.symbol, self._stamp(i), float(self._closes[i]), o, h, lo,
+                            v if v == v else math.nan)
+
+    _STAMPS = 4096
+
+    def _stamp(self, i: int) -> pd.Timestamp:
+        """The i-th time as a UTC Timestamp, made a few thousand at a time (much faster
+        than one by one; memory stays bounded whatever the history's length)."""
+        k = i - self._stamps_from
+        if self._stamps_from < 0 or not 0 <= k < len(self._stamps):
+            self._stamps_from = i
+            chunk = self._times[i:i + self._STAMPS]
+            self._stamps = pd.DatetimeIndex(chunk, tz="UTC").astype(object).tolist()
+            k = 0
+        return self._stamps[k]
 
 
 def _symbol_from_path(source) -> str | None:

@@ -170,6 +170,10 @@ class Store:
                 sa.event.listen(self.engine, "handle_error",
                                 functools.partial(_damaged_sqlite_file, self.path))
         self._insert_tick, self._insert_trade, self._insert_candle = _idempotent_inserts(self.dialect)
+        mark = "?" if self.dialect == "sqlite" else "%s"
+        self._insert_tick_sql = (
+            "INSERT INTO jarvis_ticks (bot, symbol, ts, close, open, high, low, volume) VALUES "
+            f"({', '.join([mark] * 8)}) ON CONFLICT DO NOTHING")
         try:
             self._open()
         except BaseException:
@@ -327,9 +331,9 @@ class Store:
         """
         tick_rows, trade_rows = [], []
         for tick, trade in rows:
-            tick_rows.append({"bot": bot, "symbol": tick.symbol, "ts": _to_micros(tick.timestamp),
-                              "close": tick.close, "open": tick.open, "high": tick.high,
-                              "low": tick.low, "volume": _nullable(tick.volume)})
+            volume = tick.volume
+            tick_rows.append((bot, tick.symbol, tick.timestamp.value // 1000, tick.close, tick.open,
+                              tick.high, tick.low, None if volume != volume else volume))
             if trade is not None:
                 trade_rows.append({"bot": bot, "symbol": trade.symbol,
                                    "ts": _to_micros(trade.timestamp), "side": trade.side,
@@ -337,7 +341,9 @@ class Store:
         if not tick_rows:
             return
         with self.engine.begin() as conn:
-            conn.execute(self._insert_tick, tick_rows)
+            # Plain DBAPI executemany of tuples: SQLAlchemy's per-row parameter processing
+            # was most of the bot's time per tick; the statement is the same idempotent insert.
+            conn.exec_driver_sql(self._insert_tick_sql, tick_rows)
             if trade_rows:
                 conn.execute(self._insert_trade, trade_rows)
 
