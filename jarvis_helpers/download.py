@@ -141,10 +141,14 @@ class _Progress:
             print(f"\r{self.label}: {text} ({100 * self.done // self.total}%)", end="",
                   file=sys.stderr, flush=True)
 
-    def close(self) -> None:
+    def close(self, finished: bool = False) -> None:
+        """End the bar; ``finished``: the download reached the newest closed candle (the
+        bar shows 100 % even where the exchange had no candles left to give)."""
         if not self.enabled:
             return
         if self._bar is not None:
+            if finished and self.done < self.total:
+                self._bar.update(self.total - self.done)
             self._bar.close()
         else:
             print(file=sys.stderr, flush=True)
@@ -339,6 +343,7 @@ async def adownload(exchange, symbol: str, timeframe: str = "1h", since=None, un
         label = f"{job.exchange_id} {symbol} {timeframe}"
         job.progress = _Progress(progress, start, max(end, start + tf_ms), tf_ms, label)
         added = 0
+        finished = False
         try:
             if start >= end:
                 job.progress.say(f"{label}: up to date (nothing closed after "
@@ -358,14 +363,16 @@ async def adownload(exchange, symbol: str, timeframe: str = "1h", since=None, un
                     "(import with --csv) are faster for years of history.")
                 added += await _trade_pages(job, start, switch)
                 if source == "trades":
+                    finished = True
                     return added
                 # The OHLC window moved while the trades were read: continue from it.
                 _, last, _ = store.candle_range(job.exchange_id, symbol, timeframe)
                 start = max(switch, int(last.value // 1_000_000) + tf_ms if last is not None else switch)
             added += await _ohlcv_pages(job, start)
+            finished = True
             return added
         finally:
-            job.progress.close()
+            job.progress.close(finished)
     finally:
         if own_store:
             store.close()
