@@ -224,3 +224,30 @@ def test_a_file_that_is_not_ohlcvt_is_refused(tmp_path):
         import_csv(odd, store)  # the name says nothing: give symbol= and timeframe=
     assert import_csv(odd, store, symbol="ETH/USD", timeframe="1d") == 1
     store.close()
+
+
+def test_ctrl_c_midway_then_resume_equals_an_uninterrupted_one(recorded_kraken, tmp_path):
+    whole = Store(tmp_path / "whole.sqlite")
+    download(recorded_kraken(config=FAST, ohlc_rows=6), "BTC/USD", "1h", since=NOON, store=whole,
+             progress=False)
+    store = Store(tmp_path / "interrupted.sqlite")
+    seen = {"n": 0}
+
+    def ctrl_c(n, url):
+        if "Trades" in url:
+            seen["n"] += 1
+            if seen["n"] == 3:
+                return KeyboardInterrupt()
+        return None
+
+    exchange = recorded_kraken(config=FAST, ohlc_rows=6, faults=ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        download(exchange, "BTC/USD", "1h", since=NOON, store=store, progress=False)
+    assert exchange.closed  # the connections were released on the way out
+    partial = stored(store)
+    assert 0 < len(partial) < 11
+    download(recorded_kraken(config=FAST, ohlc_rows=6), "BTC/USD", "1h", since=NOON, store=store,
+             progress=False)
+    pd.testing.assert_frame_equal(stored(store), stored(whole))
+    store.close()
+    whole.close()
