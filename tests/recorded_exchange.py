@@ -69,13 +69,14 @@ class RecordedKraken(recorded_class("kraken")):
     """Kraken with its transport replaced by recorded answers (see module docstring)."""
 
     def __init__(self, config=None, *, prices=None, faults=None, latency=0.0, clock=None,
-                 on_request=None, ohlc_rows=720):
+                 on_request=None, ohlc_rows=720, ohlc_page=None):
         if prices is None:
             prices = load_sample("BTC/USD")["close"].to_numpy()
         super().__init__(config, prices=prices, faults=faults, latency=latency)
         self.clock = RECORDED_AT_MS if clock is None else int(clock)
         self.on_request = on_request
         self.ohlc_rows = ohlc_rows  # Kraken answers its latest 720 candles; a test may shrink it
+        self.ohlc_page = ohlc_page  # answer at most this many rows after `since` (an exchange that pages)
 
     def milliseconds(self) -> int:
         """The exchange's time is the recording's clock (ccxt asks it, so do the feeds)."""
@@ -113,6 +114,8 @@ class RecordedKraken(recorded_class("kraken")):
         rows = rows[-self.ohlc_rows:]
         if "since" in query:
             rows = [r for r in rows if r[0] > int(query["since"])]
+            if self.ohlc_page:
+                rows = rows[:self.ohlc_page]
         return {"error": [], "result": {PAIR: rows, "last": last}}
 
     def _forming_row(self, open_s: int, previous) -> list:

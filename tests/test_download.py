@@ -251,3 +251,26 @@ def test_ctrl_c_midway_then_resume_equals_an_uninterrupted_one(recorded_kraken, 
     pd.testing.assert_frame_equal(stored(store), stored(whole))
     store.close()
     whole.close()
+
+
+@pytest.mark.parametrize("kill_on", [None, 4])
+def test_candle_pages_follow_each_other_and_resume(kill_on, recorded_kraken, tmp_path):
+    """An exchange that answers 100 candles a request: page after page from `since`, each
+    committed; killed on page 4 and resumed, the same 719 candles as one uninterrupted run."""
+    store = Store(tmp_path / "pages.sqlite")
+    since = "2020-09-01 00:00"
+    if kill_on:
+        with pytest.raises(RuntimeError, match="killed"):
+            download(recorded_kraken(config=FAST, ohlc_page=100, faults=_kill_on(kill_on, "OHLC")),
+                     "BTC/USD", "1h", since=since, store=store, progress=False, source="ohlcv")
+        assert 0 < len(stored(store)) < 719
+    exchange = recorded_kraken(config=FAST, ohlc_page=100)
+    download(exchange, "BTC/USD", "1h", since=since, store=store, progress=False, source="ohlcv")
+    pd.testing.assert_frame_equal(stored(store), parsed_ohlc().iloc[:-1])
+    asked = [int(u.split("since=")[1].split("&")[0]) for _, u in exchange.requests
+             if "OHLC" in u and "since=" in u]
+    if kill_on is None:
+        # Kraken's last row of an answer counts as forming, so each page gives 99 new
+        # candles and the next one starts at the row held back: 8 pages, no gap, no overlap
+        assert len(asked) == 8 and asked == sorted(set(asked))
+    store.close()
