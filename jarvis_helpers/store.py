@@ -36,6 +36,7 @@ import re
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
@@ -174,6 +175,9 @@ class Store:
         self._insert_tick_sql = (
             "INSERT INTO jarvis_ticks (bot, symbol, ts, close, open, high, low, volume) VALUES "
             f"({', '.join([mark] * 8)}) ON CONFLICT DO NOTHING")
+        self._insert_candle_sql = (
+            "INSERT INTO jarvis_candles (exchange, symbol, timeframe, ts, open, high, low, close, "
+            f"volume) VALUES ({', '.join([mark] * 9)}) ON CONFLICT DO NOTHING")
         try:
             self._open()
         except BaseException:
@@ -434,11 +438,11 @@ class Store:
             return 0
         c = candles_table.c
         where = sa.and_(c.exchange == exchange, c.symbol == symbol, c.timeframe == timeframe,
-                        c.ts >= rows[0]["ts"], c.ts <= rows[-1]["ts"])
+                        c.ts >= rows[0][3], c.ts <= rows[-1][3])
         count = sa.select(sa.func.count()).select_from(candles_table).where(where)
         with self.engine.begin() as conn:
             before = conn.execute(count).scalar_one()
-            conn.execute(self._insert_candle, rows)
+            conn.exec_driver_sql(self._insert_candle_sql, rows)  # DBAPI executemany of tuples
             after = conn.execute(count).scalar_one()
         return int(after - before)
 
@@ -504,28 +508,24 @@ def _utc(value) -> pd.Timestamp:
     return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
 
 
-def _candle_rows(exchange, symbol, timeframe, candles) -> list[dict]:
-    base = {"exchange": exchange, "symbol": symbol, "timeframe": timeframe}
-    rows = []
+def _candle_rows(exchange, symbol, timeframe, candles) -> list[tuple]:
+    """``(exchange, symbol, timeframe, ts, open, high, low, close, volume)`` tuples, by time."""
     if isinstance(candles, pd.DataFrame):
         if not isinstance(candles.index, pd.DatetimeIndex):
             raise ConfigError("candles need a DatetimeIndex of open times (UTC)")
         index = candles.index
         index = index.tz_localize("UTC") if index.tz is None else index.tz_convert("UTC")
-        micros = index.as_unit("us").asi8
-        cols = [candles[k].to_numpy(dtype=float) for k in ("open", "high", "low", "close")]
+        micros = index.as_unit("us").asi8.tolist()
+        cols = [candles[k].to_numpy(dtype=float).tolist() for k in ("open", "high", "low", "close")]
         volume = (candles["volume"].to_numpy(dtype=float) if "volume" in candles.columns
-                  else [math.nan] * len(candles))
-        for i, ts in enumerate(micros):
-            rows.append({**base, "ts": int(ts), "open": float(cols[0][i]), "high": float(cols[1][i]),
-                         "low": float(cols[2][i]), "close": float(cols[3][i]),
-                         "volume": _nullable(volume[i])})
+                  else np.full(len(candles), np.nan))
+        volume = np.where(np.isnan(volume), None, volume).tolist()  # NaN stored as NULL
+        rows = list(zip([exchange] * len(micros), [symbol] * len(micros),
+                        [timeframe] * len(micros), micros, *cols, volume))
     else:
-        for row in candles:
-            ms, o, h, lo, c, v = row[:6]
-            rows.append({**base, "ts": int(ms) * 1000, "open": float(o), "high": float(h),
-                         "low": float(lo), "close": float(c), "volume": _nullable(v)})
-    rows.sort(key=lambda r: r["ts"])
+        rows = [(exchange, symbol, timeframe, int(r[0]) * 1000, float(r[1]), float(r[2]),
+                 float(r[3]), float(r[4]), _nullable(r[5])) for r in candles]
+    rows.sort(key=lambda r: r[3])
     return rows
 
 
