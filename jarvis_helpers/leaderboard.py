@@ -312,6 +312,21 @@ def _formatters() -> dict:
 _TABLE: dict = {}
 
 
+def _tabulator_in_notebook() -> None:
+    """In a notebook, load Tabulator's JavaScript once (through the same loader as the
+    workbook's ``extension()``); a served page gets it from Panel's server by itself."""
+    import panel as pn
+
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython ships with ipykernel
+        return
+    if getattr(get_ipython(), "kernel", None) is None or pn.state.served or "notebook" in _TABLE:
+        return
+    _TABLE["notebook"] = True
+    pn.extension("tabulator")
+
+
 def _table_class():
     """``pn.widgets.Tabulator`` without Bokeh's pandas-3 deprecation warning.
 
@@ -344,6 +359,7 @@ def Leaderboard(store, *, period: float = 1.0, stale_after: float = 10.0):
     if isinstance(period, bool) or not isinstance(period, (int, float)) or not period > 0:
         raise ConfigError(f"period={period!r}: give seconds > 0 (e.g. 1)")
     board = store if isinstance(store, ClassBoard) else ClassBoard(store, stale_after=stale_after)
+    _tabulator_in_notebook()
     first = board.refresh()
     table = _table_class()(
         first, disabled=True, show_index=False, sortable=True, titles=TITLES,
