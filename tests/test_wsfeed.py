@@ -8,7 +8,7 @@ import json
 import ccxt.pro
 import pandas as pd
 import pytest
-from ws_kraken import KrakenWsServer
+from ws_kraken import KrakenWsServer, recorded_messages
 
 from jarvis_helpers import Bot, ExchangeFeed, Store
 from jarvis_helpers.errors import ConfigError
@@ -142,3 +142,29 @@ def test_ws_needs_a_websocket_exchange(recorded_kraken):
         ExchangeFeed(recorded_kraken(), "BTC/USD", "1h", stream="ws")
     feed = ExchangeFeed("kraken", "BTC/USD", "tick", stream="ws")
     assert callable(feed.exchange.watch_ticker)
+
+
+def test_ticks_from_the_ticker_channel_survive_a_drop():
+    messages = [m for m in recorded_messages() if m.get("channel") == "ohlc"][:30]
+
+    async def go():
+        server = KrakenWsServer(messages, drops=(12,), pace=0.01)
+        exchange = RecordedKrakenWs(await server.start(), config={"rateLimit": 1})
+        feed = ExchangeFeed(exchange, "BTC/USD", "tick", stream="ws", ws_backoff=(0.01, 0.05))
+        got = [await feed.fetch() for _ in range(20)]
+        await feed.close()
+        await server.stop()
+        return server, feed, got
+
+    server, feed, got = asyncio.run(go())
+    assert server.subscriptions[0]["channel"] == "ticker" and feed.ws_drops == 1
+    # each tick is a ticker the server sent, in order, none twice (a ticker is the latest
+    # price: one that is superseded before it is read may be skipped, never repeated)
+    sent = [m["data"][0]["close"] for m in messages]
+    at, positions = 0, []
+    for t in got:
+        at = sent.index(t.close, at)
+        positions.append(at)
+        at += 1
+    assert positions == sorted(set(positions)) and positions[-1] < len(sent)
+    assert all(str(t.timestamp.tz) == "UTC" for t in got)

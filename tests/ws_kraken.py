@@ -4,7 +4,8 @@ recorded messages (tests/fixtures/kraken/ws_ohlc_60.jsonl), for ccxt.pro's krake
 On connect it sends Kraken's ``status`` message; it answers ``subscribe`` (channel
 ``ohlc`` or ``ticker``) with Kraken's acknowledgement, then a ``snapshot`` (the candles
 streamed so far, as Kraken sends its recent candles on every subscription), then the
-recorded updates and heartbeats in order, and ``pong`` to ``ping``. ``drops``: after how
+recorded updates and heartbeats in order, and ``pong`` to ``ping``. On the ``ticker``
+channel each recorded candle update becomes Kraken's ticker message at that moment. ``drops``: after how
 many sent recorded messages to close the connection (a drop mid-stream; each once).
 ``missed``: how many recorded messages pass while the client is away after a drop (they
 reach the client only through the next snapshot). ``refuse``: how many connection
@@ -90,7 +91,7 @@ class KrakenWsServer:
                         "time_in": "2020-09-30T12:00:00.000000Z",
                         "time_out": "2020-09-30T12:00:00.000001Z"})
                     if streaming is None:
-                        streaming = asyncio.ensure_future(self._stream(ws))
+                        streaming = asyncio.ensure_future(self._stream(ws, params.get("channel")))
         finally:
             if streaming is not None:
                 streaming.cancel()
@@ -100,8 +101,8 @@ class KrakenWsServer:
                     pass
         return ws
 
-    async def _stream(self, ws) -> None:
-        if self.candles:
+    async def _stream(self, ws, channel="ohlc") -> None:
+        if self.candles and channel == "ohlc":
             await ws.send_json({"channel": "ohlc", "type": "snapshot",
                                 "data": list(self.candles.values())})
         while True:
@@ -119,10 +120,23 @@ class KrakenWsServer:
             message = self.messages[self.pos]
             self.pos += 1
             self._apply(message)
-            await ws.send_json(message)
+            await ws.send_json(message if channel == "ohlc" else _as_ticker(message))
             await asyncio.sleep(self.pace)
 
     def _apply(self, message) -> None:
         if message.get("channel") == "ohlc":
             for candle in message["data"]:
                 self.candles[candle["interval_begin"]] = candle
+
+
+def _as_ticker(message: dict) -> dict:
+    """The ``ticker`` channel's message at the moment of a recorded ``ohlc`` update (its
+    last price is the candle's close so far); heartbeats unchanged."""
+    if message.get("channel") != "ohlc":
+        return message
+    c = message["data"][0]
+    return {"channel": "ticker", "type": "update", "data": [{
+        "symbol": c["symbol"], "bid": c["close"] - 0.1, "bid_qty": 0.5, "ask": c["close"],
+        "ask_qty": 0.7, "last": c["close"], "volume": c["volume"], "vwap": c["vwap"],
+        "low": c["low"], "high": c["high"], "change": round(c["close"] - c["open"], 1),
+        "change_pct": round(100 * (c["close"] - c["open"]) / c["open"], 2)}]}
