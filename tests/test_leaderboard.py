@@ -200,3 +200,26 @@ def test_bad_values_in_python_are_config_errors():
         Leaderboard(Store("sqlite://"), period=-1)
     with pytest.raises(StoreError):
         ClassBoard("sqlite:///definitely/not/here.sqlite")
+
+
+def test_leaderboard_in_a_notebook_kernel_updates_by_itself(tmp_path):
+    """`Leaderboard(store)` in a real kernel: shown without Panel's "Tabulator was not
+    imported" warning, and its periodic callback picks up new ticks on its own."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    cells = [
+        "from jarvis_helpers.dashboard import extension\nextension()\n"
+        "from jarvis_helpers import Bot, ReplayFeed, Store\n"
+        "from jarvis_helpers.leaderboard import Leaderboard\n"
+        "store = Store('sqlite:///nbclass.sqlite')\n"
+        "bot = Bot(ReplayFeed(), store, name='nb', interval=0)\nawait bot.run(max_ticks=100)",
+        "page = Leaderboard(store, period=0.3)\npage",
+        "import asyncio\nawait bot.run(max_ticks=50)\nawait asyncio.sleep(1.5)  # no update() called\n"
+        "print(page.table.value[['bot', 'ticks', 'status']].to_string(index=False))\npage.callback.stop()",
+    ]
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    NotebookClient(nb, timeout=120, kernel_name="python3",
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    streams = [o for c in nb.cells for o in c.outputs if o.output_type in ("stream", "error")]
+    assert [o.text for o in streams] == ["bot  ticks  status\n nb    150 running\n"], streams
