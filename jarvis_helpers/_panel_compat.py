@@ -202,7 +202,7 @@ def serve_resources_locally(base: str | None = None) -> None:
     import holoviews.plotting.renderer as hv_renderer
     import panel.viewable as viewable
     from bokeh.settings import settings
-    from panel.io.notebook import render_mimebundle
+    from panel.io.notebook import render_mimebundle, render_model
     from panel.io.state import state
     from panel.util import edit_readonly
 
@@ -222,8 +222,16 @@ def serve_resources_locally(base: str | None = None) -> None:
             patch_model_css(model, dist_url=f"{_STATE['base']}panel-preview/static/extensions/panel/")
             return render_mimebundle(model, doc, comm, manager, location, resources="cdn")
 
+        @functools.wraps(render_model)
+        def local_model(model, comm=None, resources="cdn"):  # a static (embedded) plot
+            from panel.io.resources import patch_model_css
+
+            patch_model_css(model, dist_url=f"{_STATE['base']}panel-preview/static/extensions/panel/")
+            return render_model(model, comm, resources="cdn")
+
         viewable.render_mimebundle = local
         hv_renderer.render_mimebundle = local
+        hv_renderer.render_model = local_model
 
 
 def use_local_loader() -> None:
