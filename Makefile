@@ -7,15 +7,15 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: lab test app student bench clean-venv
 
-# JupyterLab setting defaults for this environment (jupyter-config/README.md). An editable
-# install does not copy data files, so they are put in place here.
+# The workbook runs on JupyterLab's own defaults (jupyter-config/README.md): the setting
+# override earlier versions installed is removed from an existing .venv.
 LAB_OVERRIDES := $(VENV)/share/jupyter/lab/settings/overrides.d/jarvis.json
 
-$(STAMP): pyproject.toml jupyter-config/jarvis.json
+$(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[test]'
-	install -D -m 644 jupyter-config/jarvis.json $(LAB_OVERRIDES)
+	rm -f $(LAB_OVERRIDES)
 	@touch $(STAMP)
 
 # Jupyter refuses to run as root unless told; containers and CI machines often are root.

@@ -22,6 +22,10 @@ so that each workaround is looked at again):
   updates made around the moment the page connects reached it out of order or not at all
   (notebook 03's scatter missed its second point). Here they wait in one queue per comm and
   leave in the order they were made.
+- ``skip_slow_imports``: ``hv.extension`` imports nbformat (for ``hv.archive``), which
+  imports jsonschema, which builds rfc3987_syntax's grammars at import: about 1 s of every
+  imports cell. Nothing in a notebook validates IRIs, so that optional module is marked
+  absent (jsonschema then skips its "iri" format check).
 - ``buffer_rows_seen`` (``Buffer._count``) and ``page_waiting`` (``Viewable._comms``).
 
 >>> page_echo({"kind": "ColumnsStreamed"}), page_echo({"kind": "ModelChanged"})
@@ -38,7 +42,7 @@ from importlib.metadata import version
 
 # The versions each workaround below was checked against.
 CHECKED = {"panel": "1.9.4", "bokeh": "3.9.2", "holoviews": "1.23.2", "ipykernel": "7.4.0",
-           "pyviz_comms": "3.0.6"}
+           "pyviz_comms": "3.0.6", "jsonschema": "4.26.0"}
 
 # Patch events the page only ever sends back as an echo of the kernel's own update: nothing
 # on a JARVIS page lets a user stream or patch data in the browser.
@@ -299,6 +303,16 @@ def use_ordered_push() -> None:
 
     for name in _PUSH_USERS:
         importlib.import_module(name).push = ordered_push
+
+
+def skip_slow_imports() -> bool:
+    """Mark rfc3987_syntax absent unless jsonschema was already imported (True if done)."""
+    import sys
+
+    if "jsonschema" in sys.modules or "rfc3987_syntax" in sys.modules:
+        return False
+    sys.modules["rfc3987_syntax"] = None  # an import of it raises ImportError, as if absent
+    return True
 
 
 def in_document(doc, fn) -> None:

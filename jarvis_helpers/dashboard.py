@@ -94,6 +94,7 @@ def extension(*, comms_on_main_thread: bool = True) -> None:
     compat.serve_resources_locally()
     compat.use_local_loader()
     compat.use_ordered_push()
+    compat.skip_slow_imports()
     pn.extension()
     hv.extension("bokeh", logo=False)
 

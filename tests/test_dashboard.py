@@ -389,3 +389,13 @@ def test_updates_made_before_the_page_connects_reach_it_in_order():
     assert len(values) == 5, comm.sent
     assert compat._WAITING == {}
     assert [v["x"] if isinstance(v, dict) else v for v in values] == [[float(i)] for i in range(1, 6)], values
+
+
+def test_skipping_the_slow_optional_import_keeps_nbformat_working():
+    # skip_slow_imports() (called by extension()) marks rfc3987_syntax absent; nbformat, which
+    # hv.extension imports, must still read and validate notebooks.
+    code = ("import sys; from jarvis_helpers import _panel_compat as c; print(c.skip_slow_imports()); "
+            "import nbformat; nb = nbformat.v4.new_notebook(); nbformat.validate(nb); "
+            "print('rfc3987_syntax' in sys.modules and sys.modules['rfc3987_syntax'] is None)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stdout.split() == ["True", "True"], out.stderr

@@ -7,8 +7,8 @@ artifacts/lab/); here it runs on a free port and must exit 0. In CI a missing br
 
 from __future__ import annotations
 
-import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -18,27 +18,31 @@ import pytest
 from tests.test_browser import _chromium, _free_port
 
 ROOT = Path(__file__).resolve().parent.parent
-SHIPPED = ROOT / "jupyter-config" / "jarvis.json"
-INSTALLED = Path(sys.prefix) / "share" / "jupyter" / "lab" / "settings" / "overrides.d" / "jarvis.json"
 
 
-def test_the_environment_has_the_workbooks_jupyterlab_settings():
-    assert INSTALLED.exists(), (
-        f"{INSTALLED} is missing: `make lab`/`make test` install it; in another environment "
-        f"copy {SHIPPED.relative_to(ROOT)} there (see jupyter-config/README.md)")
-    assert json.loads(INSTALLED.read_text()) == json.loads(SHIPPED.read_text()), (
-        f"{INSTALLED} differs from {SHIPPED.relative_to(ROOT)}: run `make lab` or copy it again")
+def test_the_workbook_ships_no_jupyterlab_setting_override():
+    # It runs on JupyterLab's defaults (jupyter-config/README.md); an override shipped again
+    # would hide a regression from every check run in this environment.
+    assert not (ROOT / "jupyter-config" / "jarvis.json").exists()
+    assert "overrides.d" not in (ROOT / "pyproject.toml").read_text()
 
 
-@pytest.mark.timeout(900)
-def test_every_notebook_runs_and_draws_in_jupyterlab_offline():
+@pytest.mark.timeout(1200)
+def test_every_notebook_runs_and_draws_in_jupyterlab_offline_on_its_defaults():
+    # JupyterLab's own default commsOverSubshells (what a conda or JupyterHub user gets, not
+    # this environment's setting): every streamed point on the page, every output under its
+    # own cell, no request leaves the machine.
     chromium = _chromium()
     run = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "check_lab.py"), "--port", str(_free_port())],
-        capture_output=True, text=True, timeout=850, cwd=ROOT,
+        [sys.executable, str(ROOT / "scripts" / "check_lab.py"), "--settings", "default",
+         "--port", str(_free_port())],
+        capture_output=True, text=True, timeout=1150, cwd=ROOT,
         env={**os.environ, "JARVIS_CHROMIUM": chromium})
     report = run.stdout + run.stderr
-    assert "JupyterLab commsOverSubshells: disabled" in report, report[-3000:]
+    assert "JupyterLab commsOverSubshells: perCommTarget" in report, report[-3000:]
     # notebook 03's streamed points, every one and in order (they went missing with subshells)
     assert report.count("expected: all there") == 2, report[-3000:]
+    summary = report[report.index("summary"):] if "summary" in report else report[-3000:]
+    requests = [int(n) for n in re.findall(r"external requests (\d+)", summary)]
+    assert requests and set(requests) == {0}, summary
     assert run.returncode == 0, report[-6000:]
