@@ -5,14 +5,13 @@ import json
 import os
 import random
 import shutil
-import signal
 import sqlite3
 import subprocess
 import sys
-import time
 
 from jarvis_helpers import Store, load_sample
 from jarvis_helpers.verify import verify
+from tests.kill9 import kill_9_at, ticks_in
 
 JARVIS = [sys.executable, "-m", "jarvis_helpers"]
 SPEC = "candles:kraken:BTC/USD@1h"
@@ -22,14 +21,6 @@ def _history(path):
     store = Store(path)
     store.write_candles("kraken", "BTC/USD", "1h", load_sample("BTC/USD").iloc[:6000])
     store.close()
-
-
-def _count(db) -> int:
-    try:
-        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
-            return conn.execute("SELECT count(*) FROM jarvis_ticks").fetchone()[0]
-    except sqlite3.Error:
-        return 0
 
 
 def _bars_and_ledger(db):
@@ -63,19 +54,8 @@ def test_kill_9_on_stored_candles_then_resume_equals_an_uninterrupted_run(tmp_pa
         env = {**os.environ, "JARVIS_DB": str(db)}
         for _ in range(2):
             target = rng.randrange(1, 6000)
-            proc = subprocess.Popen([*JARVIS, *base, "--db", str(db)], stdout=subprocess.PIPE,
-                                    stderr=subprocess.PIPE, env=env)
-            deadline = time.monotonic() + 120
-            while proc.poll() is None and time.monotonic() < deadline:
-                if _count(db) >= target:
-                    break
-                time.sleep(0.005)
-            if proc.poll() is None:
-                os.kill(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=30)
-            proc.stdout.close()
-            proc.stderr.close()
-            if 0 < _count(db) < 6000:
+            kill_9_at([*JARVIS, *base, "--db", str(db)], db, target, 120, env=env)
+            if 0 < ticks_in(db) < 6000:
                 killed_mid_run += 1
         resumed = subprocess.run([*JARVIS, *base, "--db", str(db)], capture_output=True, text=True,
                                  timeout=300, env=env)

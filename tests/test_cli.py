@@ -4,7 +4,6 @@ import json
 import os
 import random
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -12,6 +11,7 @@ import time
 import pytest
 
 from jarvis_helpers import Store
+from tests.kill9 import kill_9_at, ticks_in
 
 JARVIS = [sys.executable, "-m", "jarvis_helpers"]
 
@@ -80,33 +80,14 @@ def test_kill_9_at_any_moment_then_resume_equals_an_uninterrupted_run(tmp_path):
         db = tmp_path / f"killed{attempt}.sqlite"
         for _ in range(1 + attempt % 2):  # one or two kills in a row
             target = rng.randrange(1, total)
-            proc = subprocess.Popen([*JARVIS, *base, "--db", str(db)],
-                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-            deadline = time.monotonic() + 60
-            while proc.poll() is None and time.monotonic() < deadline:
-                if db.exists() and _count(db) >= target:
-                    break
-                time.sleep(0.005)
-            if proc.poll() is None:
-                os.kill(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=30)
-            proc.stdout.close()
-            proc.stderr.close()
-            if 0 < _count(db) < total:
+            kill_9_at([*JARVIS, *base, "--db", str(db)], db, target, 60)
+            if 0 < ticks_in(db) < total:
                 killed_mid_run += 1
         resumed = jarvis(*base, "--db", str(db))
         assert resumed.returncode == 0, resumed.stderr
         assert json.loads(resumed.stdout) == expected_state
         assert ledger(db) == expected_ledger
     assert killed_mid_run >= 3  # the kills really landed in the middle of runs
-
-
-def _count(db) -> int:
-    try:
-        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
-            return conn.execute("SELECT count(*) FROM jarvis_ticks").fetchone()[0]
-    except sqlite3.Error:
-        return 0
 
 
 # -- strategies through the command line ------------------------------------------------------
