@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 import uuid
@@ -20,6 +21,26 @@ def require_service(what: str, why: str):
     if IN_CI:
         pytest.fail(f"{what} is required in CI: {why}")
     pytest.skip(f"{what} not available: {why}")
+
+
+class Heartbeat:
+    """``async with Heartbeat() as pulse``: counts the event loop's 10 ms beats in ``pulse.beats``
+    while the block runs (a call that blocks the loop lets none through)."""
+
+    def __init__(self):
+        self.beats = 0
+
+    async def _beat(self):
+        while True:
+            self.beats += 1
+            await asyncio.sleep(0.01)
+
+    async def __aenter__(self):
+        self._task = asyncio.create_task(self._beat())
+        return self
+
+    async def __aexit__(self, *exc):
+        self._task.cancel()
 
 
 @pytest.fixture
@@ -56,8 +77,6 @@ def store_url(request, tmp_path):
 @pytest.fixture
 def recorded_kraken():
     """Factory for RecordedKraken instances (or a subclass: ``cls=``), closed after the test."""
-    import asyncio
-
     from recorded_exchange import RecordedKraken
 
     made = []

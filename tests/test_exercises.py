@@ -20,6 +20,7 @@ from jarvis_helpers.backtest import sweep
 from jarvis_helpers.errors import ConfigError
 from jarvis_helpers.exercises import check, exercise, exercises
 from jarvis_helpers.ticks import Tick
+from tests.conftest import Heartbeat
 
 
 def verdict(name, *values, **context):
@@ -55,22 +56,11 @@ def fetch_blocking():
 
 
 async def _with_heartbeat(body):
-    beats = 0
-
-    async def heartbeat():
-        nonlocal beats
-        while True:
-            beats += 1
-            await asyncio.sleep(0.01)
-
-    pulse = asyncio.create_task(heartbeat())
-    await asyncio.sleep(0.03)
-    before = beats
-    try:
+    async with Heartbeat() as pulse:
+        await asyncio.sleep(0.03)
+        before = pulse.beats
         ticker = await body(asyncio.get_running_loop())
-        return ticker, beats - before
-    finally:
-        pulse.cancel()
+        return ticker, pulse.beats - before
 
 
 def test_executor_solution_is_right():

@@ -11,6 +11,7 @@ import pytest
 from jarvis_helpers import ExchangeFeed
 from jarvis_helpers.errors import ConfigError
 from jarvis_helpers.recorded import recorded_class, recorded_exchange
+from tests.conftest import Heartbeat
 
 
 def _run(coro):
@@ -81,21 +82,12 @@ def test_unknown_pair_answer_is_kraken_s_error():
 def test_latency_awaits_without_blocking_the_loop():
     async def go():
         exchange = recorded_exchange("kraken", latency=0.05)
-        beats = 0
-
-        async def heartbeat():
-            nonlocal beats
-            while True:
-                beats += 1
-                await asyncio.sleep(0.01)
-
-        pulse = asyncio.create_task(heartbeat())
         try:
-            await exchange.fetch_ticker("BTC/USD")  # three requests: Assets, AssetPairs, Ticker
+            async with Heartbeat() as pulse:
+                await exchange.fetch_ticker("BTC/USD")  # three requests: Assets, AssetPairs, Ticker
         finally:
-            pulse.cancel()
             await exchange.close()
-        return beats
+        return pulse.beats
 
     assert _run(go()) > 1
 
