@@ -15,21 +15,12 @@ from __future__ import annotations
 import argparse
 import math
 import platform
-import time
 
 import numpy as np
 import pandas as pd
+from bench_backtest import best  # this folder: the script's own, first on sys.path
 
 from jarvis_helpers.signals import rolling_mean
-
-
-def best(fn, repeat: int):
-    times, out = [], None
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-    return min(times), out
 
 
 def main(argv=None) -> None:
