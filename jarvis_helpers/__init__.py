@@ -12,6 +12,7 @@ from .bot import Bot
 from .data import load_sample
 from .download import download
 from .errors import FeedExhausted
+from .exercises import check, exercise
 from .feeds import ExchangeFeed, RandomWalkFeed, ReplayFeed, open_feed
 from .settings import Settings
 from .signals import generate_signals
@@ -24,7 +25,7 @@ __all__ = [
     "Bot", "Store", "PaperAccount", "ExchangeFeed", "ReplayFeed", "RandomWalkFeed", "open_feed",
     "generate_signals", "backtest", "load_sample", "Dashboard", "BotControls", "FeedExhausted",
     "Strategy", "StrategyError", "strategies", "load_strategy", "sweep", "sweep_heatmap", "check_strategy",
-    "download", "verify", "Settings",
+    "download", "verify", "Settings", "check", "exercise", "extension", "Leaderboard",
 ]
 
 
@@ -36,4 +37,10 @@ def __getattr__(name):
     if name == "BotControls":
         from .controls import BotControls
         return BotControls
+    if name == "extension":
+        from .dashboard import extension
+        return extension
+    if name == "Leaderboard":
+        from .leaderboard import Leaderboard
+        return Leaderboard
     raise AttributeError(f"module 'jarvis_helpers' has no attribute {name!r}")
