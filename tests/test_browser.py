@@ -10,18 +10,13 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import require_service
-
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+from tests.browser import CHROMIUM_ARGS, chromium, free_port, offline_page, served, wait
 
 # Glyph rows per ColumnDataSource of every Bokeh document on the page.
 CDS_LENGTHS = """() => {
@@ -50,23 +45,6 @@ def _deep(page, expression: str):
     return page.evaluate(f"() => {{ {DEEP} return {expression}; }}")
 
 
-def _chromium() -> str:
-    path = os.environ.get("JARVIS_CHROMIUM") or "/usr/bin/chromium"
-    if not (Path(path).exists() or shutil.which(path)):
-        require_service("Chromium", f"no browser at {path!r} (set JARVIS_CHROMIUM)")
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        require_service("Playwright", "pip install playwright (the browser is Debian's)")
-    return path
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _open_dashboard(browser, url, height, problems):
     """A new tab on the served dashboard, console errors collected; (page, status locator)."""
     page = browser.new_page(viewport={"width": 1400, "height": height})
@@ -84,58 +62,33 @@ def _ticks(status: str) -> int:
 
 
 @pytest.fixture
-def served(tmp_path):
-    """The app served in a subprocess; yields (url, log path); always killed at the end."""
-    port = _free_port()
+def served_app(tmp_path):
+    """The app served in a subprocess; yields (url, log path, process); always killed at the end."""
+    port = free_port()
     log = tmp_path / "serve.log"
     cmd = [sys.executable, "-m", "jarvis_helpers", "serve", "--feed", "replay", "--port",
            str(port), "--interval", "0.01", "--db", f"sqlite:///{tmp_path / 'app.sqlite'}"]
-    with open(log, "w") as out:  # `jarvis serve`, as python -m (no reliance on PATH)
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=tmp_path)
-    try:
-        url = f"http://127.0.0.1:{port}/"
-        deadline = time.monotonic() + 60
-        while "JARVIS dashboard" not in log.read_text():
-            assert proc.poll() is None, f"server exited: {log.read_text()}"
-            assert time.monotonic() < deadline, "server did not start in 60 s"
-            time.sleep(0.1)
-        yield url, log, proc
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
+    # `jarvis serve`, as python -m (no reliance on PATH)
+    with served(cmd, log, ready="JARVIS dashboard", cwd=tmp_path) as proc:
+        yield f"http://127.0.0.1:{port}/", log, proc
 
 
-def _wait(predicate, timeout: float, what: str, interval: float = 0.2):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out after {timeout} s waiting for {what}"
-        time.sleep(interval)
-
-
-def test_start_advances_stop_stops_no_console_errors(served, tmp_path):
+def test_start_advances_stop_stops_no_console_errors(served_app, tmp_path):
     from playwright.sync_api import sync_playwright
 
-    url, log, proc = served
+    url, log, proc = served_app
     problems = []
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=_chromium(), args=CHROMIUM_ARGS)
+        browser = pw.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS)
         try:
             page, status = _open_dashboard(browser, url, 1300, problems)
             assert "idle" in status.inner_text() and _ticks(status.inner_text()) == 0
 
             page.locator(".jarvis-start button").click()
-            _wait(lambda: _ticks(status.inner_text()) >= 30, 30, "ticks after Start")
+            wait(lambda: _ticks(status.inner_text()) >= 30, 30, "ticks after Start")
             first_ticks, first = _ticks(status.inner_text()), max(page.evaluate(CDS_LENGTHS))
-            _wait(lambda: max(page.evaluate(CDS_LENGTHS)) >= first + 30, 30, "the plots to advance")
-            seen = _wait(lambda: "running" in status.inner_text() and status.inner_text(), 10,
+            wait(lambda: max(page.evaluate(CDS_LENGTHS)) >= first + 30, 30, "the plots to advance")
+            seen = wait(lambda: "running" in status.inner_text() and status.inner_text(), 10,
                          "running status")
             assert _ticks(seen) > first_ticks and first > 0  # the counter advances too
             rows = page.locator("table.dataframe tbody tr")
@@ -143,13 +96,13 @@ def test_start_advances_stop_stops_no_console_errors(served, tmp_path):
 
             # A second tab while it runs: the same bot (no second loop, nothing wiped).
             other, other_status = _open_dashboard(browser, url, 900, problems)
-            _wait(lambda: "running" in other_status.inner_text()
+            wait(lambda: "running" in other_status.inner_text()
                   and _ticks(other_status.inner_text()) >= _ticks(seen), 30, "the shared bot")
             assert max(other.evaluate(CDS_LENGTHS)) >= _ticks(seen)  # its history, drawn
 
             other.locator(".jarvis-stop button").click()  # Stop in one tab stops it for all
             for st in (other_status, status):
-                _wait(lambda st=st: "stopped" in st.inner_text(), 20, "stopped status")
+                wait(lambda st=st: "stopped" in st.inner_text(), 20, "stopped status")
             time.sleep(0.5)  # a last update may still be on its way
             stopped_ticks, stopped_points = _ticks(status.inner_text()), page.evaluate(CDS_LENGTHS)
             time.sleep(1.5)
@@ -182,65 +135,37 @@ def test_served_page_is_offline_and_quiet_once_stopped(tmp_path):
     on its websocket, the busy indicator idle, two screenshots 3 s apart identical."""
     from playwright.sync_api import sync_playwright
 
-    port = _free_port()
+    port = free_port()
     log = tmp_path / "serve.log"
     cmd = [sys.executable, "-m", "jarvis_helpers", "serve", "--feed", "replay", "--port",
            str(port), "--interval", "0.05", "--db", f"sqlite:///{tmp_path / 'q.sqlite'}"]
     external, problems, frames = [], [], []
-    with open(log, "w") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=tmp_path)
-    try:
-        _wait(lambda: "JARVIS dashboard" in log.read_text() or proc.poll() is not None, 60,
-              "the server")
-        assert proc.poll() is None, log.read_text()
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=_chromium(), args=CHROMIUM_ARGS)
-            try:
-                context = browser.new_context(viewport={"width": 1400, "height": 1300})
-
-                def route(r):
-                    host = r.request.url.split("/")[2].split(":")[0] if "://" in r.request.url else ""
-                    if r.request.url.startswith(("data:", "blob:")) or host in ("127.0.0.1", "localhost"):
-                        r.continue_()
-                    else:
-                        external.append(r.request.url)
-                        r.abort("internetdisconnected")
-
-                context.route("**/*", route)
-                page = context.new_page()
-                page.set_default_timeout(30_000)
-                page.on("console", lambda m: m.type == "error" and problems.append(m.text))
-                page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
-                page.on("websocket", lambda ws: ws.on("framereceived",
-                                                      lambda f: frames.append((time.monotonic(), str(f)[:300]))))
-                page.goto(f"http://127.0.0.1:{port}/")
-                status = page.locator(".jarvis-status")
-                status.wait_for()
-                page.locator(".jarvis-start button").click()
-                _wait(lambda: _ticks(status.inner_text()) >= 20, 30, "ticks after Start")
-                page.locator(".jarvis-stop button").click()
-                _wait(lambda: "stopped" in status.inner_text(), 20, "stopped status")
-                page.wait_for_timeout(1500)  # the last update reaches the page (events flow)
-                quiet_from = time.monotonic()
-                first = page.screenshot()
-                page.wait_for_timeout(3000)
-                second = page.screenshot()
-                late = [f for t, f in frames if t > quiet_from]
-                # the busy indicator (Panel's spinner in the header), idle
-                spinning = _deep(page, "deep(document, '.loader.spin').length")
-                # a styled signals table: Panel's dataframe.css reached the table's shadow root
-                sheets = _deep(page, "deep(document, 'link[rel=stylesheet]').filter(l => l.sheet)"
-                                     ".map(l => l.href.split('/').pop().split('?')[0])")
-            finally:
-                browser.close()
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
+    with served(cmd, log, ready="JARVIS dashboard", cwd=tmp_path), sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS)
+        try:
+            page = offline_page(browser, external, problems, {"width": 1400, "height": 1300})
+            page.on("websocket", lambda ws: ws.on("framereceived",
+                                                  lambda f: frames.append((time.monotonic(), str(f)[:300]))))
+            page.goto(f"http://127.0.0.1:{port}/")
+            status = page.locator(".jarvis-status")
+            status.wait_for()
+            page.locator(".jarvis-start button").click()
+            wait(lambda: _ticks(status.inner_text()) >= 20, 30, "ticks after Start")
+            page.locator(".jarvis-stop button").click()
+            wait(lambda: "stopped" in status.inner_text(), 20, "stopped status")
+            page.wait_for_timeout(1500)  # the last update reaches the page (events flow)
+            quiet_from = time.monotonic()
+            first = page.screenshot()
+            page.wait_for_timeout(3000)
+            second = page.screenshot()
+            late = [f for t, f in frames if t > quiet_from]
+            # the busy indicator (Panel's spinner in the header), idle
+            spinning = _deep(page, "deep(document, '.loader.spin').length")
+            # a styled signals table: Panel's dataframe.css reached the table's shadow root
+            sheets = _deep(page, "deep(document, 'link[rel=stylesheet]').filter(l => l.sheet)"
+                                 ".map(l => l.href.split('/').pop().split('?')[0])")
+        finally:
+            browser.close()
     assert external == [], external
     assert late == [], f"{len(late)} websocket messages in the 3 s after Stop: {late}"
     assert first == second, "the stopped page still changes"
@@ -264,42 +189,27 @@ def test_a_strategy_from_a_file_shows_its_indicator_panel(tmp_path):
     strategy's own column in a panel below the price, and it fills when the bot runs."""
     from playwright.sync_api import sync_playwright
 
-    port = _free_port()
+    port = free_port()
     log = tmp_path / "serve.log"
     spec = f"{Path(__file__).parent / 'user_strategies.py'}:Momentum"
     cmd = [sys.executable, "-m", "jarvis_helpers", "serve", "--feed", "replay", "--port",
            str(port), "--interval", "0.01", "--db", f"sqlite:///{tmp_path / 's.sqlite'}",
            "--strategy", spec, "--param", "lookback=5"]
     problems = []
-    with open(log, "w") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=tmp_path)
-    try:
-        _wait(lambda: "JARVIS dashboard" in log.read_text() or proc.poll() is not None, 60,
-              "the server")
-        assert proc.poll() is None, log.read_text()
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=_chromium(), args=CHROMIUM_ARGS)
-            try:
-                page, status = _open_dashboard(browser, f"http://127.0.0.1:{port}/", 1600,
-                                               problems)
-                titles = page.evaluate(TITLES)
-                page.locator(".jarvis-start button").click()
-                _wait(lambda: _ticks(status.inner_text()) >= 40, 30, "ticks after Start")
-                page.locator(".jarvis-stop button").click()
-                _wait(lambda: "stopped" in status.inner_text(), 20, "stopped status")
-                page.wait_for_timeout(1000)
-                header = page.locator("table.dataframe thead").inner_text()
-                lengths = page.evaluate(CDS_LENGTHS)
-            finally:
-                browser.close()
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
+    with served(cmd, log, ready="JARVIS dashboard", cwd=tmp_path), sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS)
+        try:
+            page, status = _open_dashboard(browser, f"http://127.0.0.1:{port}/", 1600, problems)
+            titles = page.evaluate(TITLES)
+            page.locator(".jarvis-start button").click()
+            wait(lambda: _ticks(status.inner_text()) >= 40, 30, "ticks after Start")
+            page.locator(".jarvis-stop button").click()
+            wait(lambda: "stopped" in status.inner_text(), 20, "stopped status")
+            page.wait_for_timeout(1000)
+            header = page.locator("table.dataframe thead").inner_text()
+            lengths = page.evaluate(CDS_LENGTHS)
+        finally:
+            browser.close()
     assert "Momentum: momentum" in titles, titles  # the indicator panel below the price
     assert any("Momentum" in t and "buys and sells" in t for t in titles), titles
     assert "momentum" in header and "sma" not in header  # the signals table: its columns

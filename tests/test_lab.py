@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_browser import _chromium, _free_port
+from tests.browser import chromium, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -32,12 +32,12 @@ def test_every_notebook_runs_and_draws_in_jupyterlab_offline_on_its_defaults():
     # JupyterLab's own default commsOverSubshells (what a conda or JupyterHub user gets, not
     # this environment's setting): every streamed point on the page, every output under its
     # own cell, no request leaves the machine.
-    chromium = _chromium()
+    chromium_path = chromium()
     run = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "check_lab.py"), "--settings", "default",
-         "--port", str(_free_port())],
+         "--port", str(free_port())],
         capture_output=True, text=True, timeout=1150, cwd=ROOT,
-        env={**os.environ, "JARVIS_CHROMIUM": chromium})
+        env={**os.environ, "JARVIS_CHROMIUM": chromium_path})
     report = run.stdout + run.stderr
     assert "JupyterLab commsOverSubshells: perCommTarget" in report, report[-3000:]
     # notebook 03's streamed points, every one and in order (they went missing with subshells)

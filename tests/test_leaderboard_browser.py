@@ -8,31 +8,16 @@ others keep running; the table sorts on a header click; nothing says "database i
 
 from __future__ import annotations
 
+import contextlib
 import signal
-import subprocess
 import sys
 import time
 
 import pytest
 
-from tests.test_browser import CHROMIUM_ARGS, _chromium, _free_port, _wait
+from tests.browser import CHROMIUM_ARGS, chromium, free_port, offline_page, served, stop, wait
 
 BOTS = [f"s{i}" for i in range(1, 6)]
-
-
-def _start(args, log):
-    out = open(log, "w")
-    return subprocess.Popen([sys.executable, "-m", *args], stdout=out, stderr=subprocess.STDOUT), out
-
-
-def _stop(proc, sig=signal.SIGTERM):
-    if proc.poll() is None:
-        proc.send_signal(sig)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
 
 
 ROWS = """rows => rows.map(r => Object.fromEntries(
@@ -55,52 +40,32 @@ def class_db(request, tmp_path):
 def test_five_bots_on_the_leaderboard(class_db, tmp_path):
     from playwright.sync_api import sync_playwright
 
-    chromium = _chromium()
-    procs, files = {}, []
-    try:
+    browser_path = chromium()
+    procs = {}
+    with contextlib.ExitStack() as running:  # every bot and the server stopped at the end
         for i, name in enumerate(BOTS, start=1):
-            proc, out = _start(["jarvis_helpers", "run", "--feed", f"random:{i}", "--interval", "0.05",
-                                "--name", name, "--db", class_db], tmp_path / f"{name}.log")
-            procs[name] = proc
-            files.append(out)
-            if i == 1:  # the first creates the tables: the others (and the board) find them
-                _wait(lambda: "ticks" in (tmp_path / "s1.log").read_text() or proc.poll() is not None,
-                      60, "the first bot")
-        port = _free_port()
-        server, out = _start(["jarvis_helpers", "class", "--db", class_db, "--port", str(port),
-                              "--period", "0.5", "--stale-after", "4"], tmp_path / "class.log")
-        procs["class"] = server
-        files.append(out)
-        _wait(lambda: "JARVIS class leaderboard" in (tmp_path / "class.log").read_text()
-              or server.poll() is not None, 60, "the leaderboard server")
-        assert server.poll() is None, (tmp_path / "class.log").read_text()
+            # the first creates the tables: the others (and the board) find them
+            procs[name] = running.enter_context(served(
+                [sys.executable, "-m", "jarvis_helpers", "run", "--feed", f"random:{i}",
+                 "--interval", "0.05", "--name", name, "--db", class_db],
+                tmp_path / f"{name}.log", ready="ticks" if i == 1 else None, what="the first bot"))
+        port = free_port()
+        running.enter_context(served(
+            [sys.executable, "-m", "jarvis_helpers", "class", "--db", class_db, "--port", str(port),
+             "--period", "0.5", "--stale-after", "4"],
+            tmp_path / "class.log", ready="JARVIS class leaderboard", what="the leaderboard server"))
 
         external, problems = [], []
         with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+            browser = pw.chromium.launch(executable_path=browser_path, args=CHROMIUM_ARGS)
             try:
-                context = browser.new_context(viewport={"width": 1500, "height": 900})
-
-                def route(r):
-                    url = r.request.url
-                    host = url.split("/")[2].split(":")[0] if "://" in url else ""
-                    if url.startswith(("data:", "blob:")) or host in ("127.0.0.1", "localhost"):
-                        r.continue_()
-                    else:
-                        external.append(url)
-                        r.abort("internetdisconnected")
-
-                context.route("**/*", route)
-                page = context.new_page()
-                page.set_default_timeout(30_000)
-                page.on("console", lambda m: m.type == "error" and problems.append(m.text))
-                page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+                page = offline_page(browser, external, problems, {"width": 1500, "height": 900})
                 page.goto(f"http://127.0.0.1:{port}/")
                 page.locator(".tabulator-row").first.wait_for()
 
-                rows = _wait(lambda: (r := _rows(page)) and set(r) == set(BOTS)
-                             and all(v["status"] == "running" for v in r.values()) and r,
-                             60, "five running bots")
+                rows = wait(lambda: (r := _rows(page)) and set(r) == set(BOTS)
+                            and all(v["status"] == "running" for v in r.values()) and r,
+                            60, "five running bots")
                 equities = {name: {rows[name]["equity"]} for name in BOTS}
                 ticks = {name: int(rows[name]["ticks"].replace(",", "")) for name in BOTS}
                 deadline = time.monotonic() + 60
@@ -112,30 +77,25 @@ def test_five_bots_on_the_leaderboard(class_db, tmp_path):
                 later = _rows(page)
                 assert all(int(later[n]["ticks"].replace(",", "")) > ticks[n] for n in BOTS), later
 
-                _stop(procs["s5"], signal.SIGINT)  # Ctrl-C: the bot commits and exits
+                stop(procs["s5"], signal.SIGINT)  # Ctrl-C: the bot commits and exits
                 assert procs["s5"].returncode == 0, (tmp_path / "s5.log").read_text()
-                stopped = _wait(lambda: (r := _rows(page)) and r["s5"]["status"] == "stopped"
-                                and [n for n in BOTS if r[n]["status"] != "running"] == ["s5"] and r,
-                                30, "s5 shown as stopped, the other four running")
+                stopped = wait(lambda: (r := _rows(page)) and r["s5"]["status"] == "stopped"
+                               and [n for n in BOTS if r[n]["status"] != "running"] == ["s5"] and r,
+                               30, "s5 shown as stopped, the other four running")
                 final_s5 = stopped["s5"]["ticks"]
                 time.sleep(1.5)
                 assert _rows(page)["s5"]["ticks"] == final_s5
 
                 header = page.locator(".tabulator-col[tabulator-field=bot]")
                 header.click()  # sort by name, then the other way
-                _wait(lambda: list(_rows(page)) == BOTS, 10, "rows sorted by bot")
+                wait(lambda: list(_rows(page)) == BOTS, 10, "rows sorted by bot")
                 header.click()
-                _wait(lambda: list(_rows(page)) == BOTS[::-1], 10, "rows sorted by bot, descending")
+                wait(lambda: list(_rows(page)) == BOTS[::-1], 10, "rows sorted by bot, descending")
                 time.sleep(1.5)  # updates keep the order the user chose
                 assert list(_rows(page)) == BOTS[::-1]
                 text = page.get_by_text("running = a new tick").inner_text() + repr(_rows(page))
             finally:
                 browser.close()
-    finally:
-        for proc in procs.values():
-            _stop(proc)
-        for out in files:
-            out.close()
     logs = {p.name: p.read_text() for p in tmp_path.glob("*.log")}
     assert external == [], external
     assert problems == [], problems

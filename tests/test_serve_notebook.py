@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import os
 import re
-import signal
-import subprocess
 import sys
 from pathlib import Path
 
 import nbformat
 
-from tests.test_browser import CHROMIUM_ARGS, _chromium, _free_port, _ticks, _wait
+from tests.browser import CHROMIUM_ARGS, chromium, free_port, offline_page, served, wait
+from tests.test_browser import _ticks
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = Path("notebooks") / "04_jarvis_bot.ipynb"
@@ -33,62 +32,37 @@ def _jupyter_only_cells() -> int:
 def test_notebook_04_served_by_panel(tmp_path):
     from playwright.sync_api import sync_playwright
 
-    port = _free_port()
+    port = free_port()
     log = tmp_path / "panel.log"
     panel = Path(sys.executable).parent / "panel"
     cmd = [str(panel), "serve", str(NOTEBOOK), "--port", str(port), "--address", "127.0.0.1",
            "--allow-websocket-origin", f"127.0.0.1:{port}"]
     env = {**os.environ, "JARVIS_FEED": "replay", "JARVIS_DEMO_DIR": str(tmp_path / "data")}
     external, problems = [], []
-    with open(log, "w") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, env=env)
-    try:
-        _wait(lambda: "Bokeh app running at" in log.read_text() or proc.poll() is not None, 90,
-              "panel serve")
-        assert proc.poll() is None, log.read_text()
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=_chromium(), args=CHROMIUM_ARGS)
-            try:
-                context = browser.new_context(viewport={"width": 1400, "height": 1300})
+    with (served(cmd, log, ready="Bokeh app running at", timeout=90, what="panel serve",
+                 cwd=ROOT, env=env),
+          sync_playwright() as pw):
+        browser = pw.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS)
+        try:
+            # only 127.0.0.1; the first session runs the whole notebook
+            page = offline_page(browser, external, problems, {"width": 1400, "height": 1300},
+                                timeout=90_000, hosts=("127.0.0.1",))
+            page.goto(f"http://127.0.0.1:{port}/{NOTEBOOK.stem}")
+            status = page.locator(".jarvis-status")
+            status.wait_for()
+            assert "nb04-replay" in status.inner_text()
+            before = _ticks(status.inner_text())
 
-                def route(r):
-                    url = r.request.url
-                    host = url.split("/")[2].split(":")[0] if "://" in url else ""
-                    if url.startswith(("data:", "blob:")) or host == "127.0.0.1":
-                        r.continue_()
-                    else:
-                        external.append(url)
-                        r.abort("internetdisconnected")
-
-                context.route("**/*", route)
-                page = context.new_page()
-                page.set_default_timeout(90_000)  # the first session runs the whole notebook
-                page.on("console", lambda m: m.type == "error" and problems.append(m.text))
-                page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
-                page.goto(f"http://127.0.0.1:{port}/{NOTEBOOK.stem}")
-                status = page.locator(".jarvis-status")
-                status.wait_for()
-                assert "nb04-replay" in status.inner_text()
-                before = _ticks(status.inner_text())
-
-                page.locator(".jarvis-start button").click()
-                _wait(lambda: _ticks(status.inner_text()) >= before + 20, 60, "ticks after Start")
-                page.locator(".jarvis-stop button").click()
-                _wait(lambda: "stopped" in status.inner_text(), 30, "stopped status")
-                page.wait_for_timeout(1000)  # a last update may still be on its way
-                stopped = _ticks(status.inner_text())
-                page.wait_for_timeout(2000)
-                assert _ticks(status.inner_text()) == stopped > before  # frozen
-            finally:
-                browser.close()
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
+            page.locator(".jarvis-start button").click()
+            wait(lambda: _ticks(status.inner_text()) >= before + 20, 60, "ticks after Start")
+            page.locator(".jarvis-stop button").click()
+            wait(lambda: "stopped" in status.inner_text(), 30, "stopped status")
+            page.wait_for_timeout(1000)  # a last update may still be on its way
+            stopped = _ticks(status.inner_text())
+            page.wait_for_timeout(2000)
+            assert _ticks(status.inner_text()) == stopped > before  # frozen
+        finally:
+            browser.close()
     text = log.read_text()
     assert external == [], external
     assert problems == [], problems
