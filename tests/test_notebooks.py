@@ -113,25 +113,3 @@ def test_saved_notebooks_stay_small(path):
             extra = set(output.get("data", {})) - {"text/plain"}
             assert not extra, f"{path.name}: rich output {sorted(extra)} stored in:\n{cell.source[:200]}"
     assert path.stat().st_size < 40_000, f"{path.name}: {path.stat().st_size} bytes"
-
-
-
-
-def test_your_own_strategy_imports_only_the_public_surface(path):
-    """Notebook 06 is what a student copies into their own project: it imports only names
-    that ``jarvis_helpers/__init__.py`` exports, so it keeps working when private modules move."""
-    if not path.name.startswith("06_"):
-        pytest.skip("the public-surface rule is notebook 06's")
-    import jarvis_helpers
-
-    code = "\n".join(c.source for c in _code(_read(path)))
-    found = []
-    for line in re.finditer(r"^\s*(from\s+jarvis_helpers[\w.]*\s+import\s+(?:\([^)]*\)|[^\n]*))", code, re.M):
-        statement = line.group(1)
-        module = statement.split()[1]
-        assert module == "jarvis_helpers", f"06 imports from the private module {module}: {statement}"
-        names = statement.split("import", 1)[1].split("#", 1)[0]
-        for name in re.findall(r"[A-Za-z_]\w*", names):
-            found.append(name)
-            assert name in jarvis_helpers.__all__, f"06 imports {name!r}, which jarvis_helpers does not export"
-    assert {"Strategy", "check_strategy", "backtest", "extension"} <= set(found), found
