@@ -122,7 +122,8 @@ class Bot:
         self.ticks = 0  # stored ticks for this bot (all runs)
         self.ticks_this_run = 0
         self.last_tick: Tick | None = None
-        self.last_event: StepEvent | None = None
+        self._last: tuple | None = None
+        self._last_event: StepEvent | None = None
         self._listeners: list = []
         self._pending: list = []
         self._last_flush = time.monotonic()
@@ -222,9 +223,21 @@ class Bot:
         (a repeat or an older time than the last stored tick)."""
         self._resume()
         tick = await self._fetch()
-        return self._process(tick)
+        return self.last_event if self._process(tick) is not None else None
 
-    def _process(self, tick: Tick) -> StepEvent | None:
+    @property
+    def last_event(self) -> StepEvent | None:
+        """What the last tick acted on did (None before the first)."""
+        if self._last_event is None and self._last is not None:
+            tick, indicators, signal, entry_exit, trade, cash, position, equity, ticks = self._last
+            short_key, long_key = self._sma_keys
+            self._last_event = StepEvent(
+                tick, indicators.get(short_key, math.nan), indicators.get(long_key, math.nan),
+                signal, entry_exit, trade, cash, position, equity, ticks, indicators)
+        return self._last_event
+
+    def _process(self, tick: Tick) -> tuple | None:
+        """Act on one tick; None when it was skipped (a repeat or an older time)."""
         if tick.symbol != self.feed.symbol:
             self.faults["wrong_symbol"] += 1
             return None
@@ -247,13 +260,14 @@ class Bot:
         self.last_tick = tick
         self.ticks += 1
         self.ticks_this_run += 1
-        short_key, long_key = self._sma_keys
         account = self.account
-        event = StepEvent(tick, indicators.get(short_key, math.nan), indicators.get(long_key, math.nan),
-                          signal, entry_exit, trade, account.cash, account.position,
-                          account.equity(tick.close), self.ticks, indicators)
-        self.last_event = event
+        # The event is built only when someone looks (a listener, or ``last_event``): a
+        # headless replay does not pay for a dozen-field dataclass per tick.
+        self._last = (tick, indicators, signal, entry_exit, trade, account.cash,
+                      account.position, account.equity(tick.close), self.ticks)
+        self._last_event = None
         if self._listeners:
+            event = self.last_event
             for listener in list(self._listeners):
                 try:
                     listener(event)
@@ -261,7 +275,7 @@ class Bot:
                     self.faults["listener"] += 1
                     self.last_error = f"listener {listener!r} failed: {_one_line(exc)}"
                     log.exception("listener failed")
-        return event
+        return self._last
 
     def _decide(self, tick: Tick) -> tuple[dict, bool, bool]:
         """The strategy's row for this bar: (indicators, enter, exit)."""

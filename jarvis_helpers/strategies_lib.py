@@ -14,14 +14,19 @@ the whole history, compute the same numbers.
 from __future__ import annotations
 
 import threading
+from collections import deque
 from contextlib import contextmanager
+from itertools import islice
+from math import fsum
 
 import numpy as np
 import pandas as pd
 
 from .errors import ConfigError
-from .signals import SmaCrossover, check_windows, rolling_mean, signal_from
+from .signals import TOLERANCE, check_windows, rolling_mean, signal_from
 from .strategy import Strategy
+
+_NAN = float("nan")
 
 __all__ = ["Sma", "Ema", "Rsi", "Bollinger", "SHIPPED", "shared_indicators"]
 
@@ -106,19 +111,28 @@ class Sma(Strategy):
 
 class _SmaFast:
     """The live loop's constant-work form of ``Sma.rules`` (the contract test proves it
-    gives the same rows)."""
+    gives the same rows): ``SmaCrossover``'s arithmetic (each average ``fsum``-exact over
+    its own window, the same margin), without building a Decision per tick."""
 
     def __init__(self, short: int, long: int):
-        self._sma = SmaCrossover(short, long)
-        self._names = (f"sma{short}", f"sma{long}")
+        self.short, self.long = check_windows(short, long)
+        self._names = (f"sma{self.short}", f"sma{self.long}")
+        self.reset()
 
     def reset(self) -> None:
-        self._sma.reset()
+        self._window: deque[float] = deque(maxlen=self.long)
 
     def update(self, tick):
-        d = self._sma.update(tick.close)
-        up = d.signal == 1
-        return {self._names[0]: d.sma_short, self._names[1]: d.sma_long}, up, not up
+        window = self._window
+        window.append(tick.close)
+        n, short, long = len(window), self.short, self.long
+        if n < long:
+            sma_s = fsum(islice(window, n - short, n)) / short if n >= short else _NAN
+            return {self._names[0]: sma_s, self._names[1]: _NAN}, False, True
+        sma_s = fsum(islice(window, long - short, long)) / short
+        sma_l = fsum(window) / long
+        up = sma_s - sma_l > TOLERANCE * abs(sma_l)
+        return {self._names[0]: sma_s, self._names[1]: sma_l}, up, not up
 
 
 def windowed_ema(values, span: int, window: int) -> np.ndarray:
