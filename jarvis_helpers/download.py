@@ -468,7 +468,7 @@ def import_csv(path, store: Store | None = None, *, exchange: str = "kraken", sy
 
 _KRAKEN_ASSETS = {"XBT": "BTC", "XDG": "DOGE"}
 _QUOTES = ("USDT", "USDC", "USD", "EUR", "GBP", "CAD", "JPY", "CHF", "AUD", "XBT", "ETH", "DAI")
-_MINUTES = {1: "1m", 5: "5m", 15: "15m", 60: "1h", 240: "4h", 1440: "1d"}
+_MINUTES = {seconds // 60: timeframe for timeframe, seconds in TIMEFRAMES.items()}
 
 
 def _kraken_file_name(path: Path):

@@ -145,8 +145,7 @@ class ReplayFeed(Feed):
         i = self._pos
         self._pos = i + 1
         o, h, lo, v = self._bars[i].tolist()
-        return Tick.trusted(self.symbol, self._stamp(i), float(self._closes[i]), o, h, lo,
-                            v if v == v else math.nan)
+        return Tick.trusted(self.symbol, self._stamp(i), float(self._closes[i]), o, h, lo, v)
 
     _STAMPS = 4096
 

@@ -170,7 +170,7 @@ class Store:
             if self.path is not None:
                 sa.event.listen(self.engine, "handle_error",
                                 functools.partial(_damaged_sqlite_file, self.path))
-        self._insert_tick, self._insert_trade, self._insert_candle = _idempotent_inserts(self.dialect)
+        self._insert_trade = _idempotent_inserts(self.dialect)  # ticks, candles: DBAPI SQL below
         mark = "?" if self.dialect == "sqlite" else "%s"
         self._insert_tick_sql = (
             "INSERT INTO jarvis_ticks (bot, symbol, ts, close, open, high, low, volume) VALUES "
@@ -496,10 +496,8 @@ class Store:
         return pd.DataFrame(
             {"exchange": [r.exchange for r in rows], "symbol": [r.symbol for r in rows],
              "timeframe": [r.timeframe for r in rows],
-             "first": pd.DatetimeIndex([pd.Timestamp(r.first * 1000, tz="UTC") for r in rows],
-                                       dtype="datetime64[ns, UTC]"),
-             "last": pd.DatetimeIndex([pd.Timestamp(r.last * 1000, tz="UTC") for r in rows],
-                                      dtype="datetime64[ns, UTC]"),
+             "first": _from_micros([r.first for r in rows]),
+             "last": _from_micros([r.last for r in rows]),
              "candles": pd.Series([int(r.candles) for r in rows], dtype="int64")})
 
 
@@ -558,6 +556,8 @@ def _sqlite_on_begin(conn):
 
 
 def _idempotent_inserts(dialect: str):
+    """The trades insert that skips a row already stored (ticks and candles are written with
+    the plain SQL the Store builds for DBAPI executemany); refuses other databases."""
     if dialect == "sqlite":
         from sqlalchemy.dialects.sqlite import insert
     elif dialect == "postgresql":
@@ -567,9 +567,7 @@ def _idempotent_inserts(dialect: str):
             f"database {dialect!r} is not supported: use SQLite ('sqlite:///file.sqlite') or "
             "PostgreSQL ('postgresql+psycopg://user:password@host/dbname')"
         )
-    return (insert(ticks_table).on_conflict_do_nothing(),
-            insert(trades_table).on_conflict_do_nothing(),
-            insert(candles_table).on_conflict_do_nothing())
+    return insert(trades_table).on_conflict_do_nothing()
 
 
 def _nullable(value):
