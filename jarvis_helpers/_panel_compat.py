@@ -93,11 +93,6 @@ def page_waiting(viewable) -> bool:
 
 
 # -- messages from the page on the kernel's main thread --------------------------------------
-def main_loop():
-    """The kernel's main event loop, once ``comms_on_main_thread`` ran (else None)."""
-    return _STATE["loop"]
-
-
 def comms_on_main_thread() -> bool:
     """From now on, handle the page's messages to Panel/HoloViews comms (and their opening)
     on this thread's running event loop, in arrival order (call it on the kernel's main

@@ -135,20 +135,12 @@ def strategy_columns(bot) -> tuple[list[str], list[str]]:
     >>> strategy_columns(Bot("replay", Store("sqlite://")))
     (['sma10', 'sma20'], ['sma10', 'sma20'])
     """
-    strategy = bot.strategy
-    if hasattr(strategy, "indicator_columns"):
-        columns = list(strategy.indicator_columns())
-        overlay = [c for c in getattr(strategy, "overlay", ()) if c in columns]
-        return columns, overlay
-    columns = [f"sma{bot.short}", f"sma{bot.long}"]  # the lesson's SMA crossover
-    return columns, columns
+    columns = list(bot.strategy.indicator_columns())
+    return columns, [c for c in bot.strategy.overlay if c in columns]
 
 
 def _event_indicators(event, columns) -> list[float]:
-    values = getattr(event, "indicators", None)
-    if values:
-        return [float(values.get(c, np.nan)) for c in columns]
-    return [float(event.sma_short), float(event.sma_long)][:len(columns)]
+    return [float(event.indicators.get(c, np.nan)) for c in columns]
 
 
 class Dashboard:
@@ -240,7 +232,7 @@ class Dashboard:
             bot.flush()  # a running bot may hold ticks not committed yet
         except Exception:  # noqa: BLE001 - history is best effort; the bot reports its errors
             pass
-        warmup = int(getattr(bot.strategy, "warmup", bot.long) or 0)
+        warmup = int(bot.strategy.warmup)
         ticks = bot.store.recent_ticks(self.backlog + warmup, bot=bot.name)
         if ticks.empty:
             return self._example()
@@ -272,15 +264,10 @@ class Dashboard:
 
     def _recompute(self, ticks: pd.DataFrame) -> dict:
         """Each indicator column over the stored ticks, as the strategy computes it."""
-        bot = self.bot
-        if hasattr(bot.strategy, "rules"):
-            candles = ticks[["open", "high", "low", "close", "volume"]].astype(float)
-            out = bot.strategy.rules(candles)
-            return {c: out[c].to_numpy(dtype=float) for c in self.indicators}
-        from .signals import generate_signals  # a strategy without rules: the lesson's SMAs
+        from .strategy import run_rules  # the same checked call the bot and the backtest make
 
-        signals = generate_signals(ticks["close"], bot.short, bot.long)
-        return {c: signals[c].to_numpy(dtype=float) for c in self.indicators}
+        out = run_rules(self.bot.strategy, ticks[["open", "high", "low", "close", "volume"]].astype(float))
+        return {c: out[c].to_numpy(dtype=float) for c in self.indicators}
 
     def rows(self, events) -> pd.DataFrame:
         """One update's DataFrame from StepEvents (naive UTC index, as Bokeh wants)."""

@@ -371,7 +371,8 @@ def Leaderboard(store, *, period: float = 1.0, stale_after: float = 10.0):
 
     def update():
         frame = board.refresh()
-        table.value = frame
+        if not frame.equals(table.value):  # unchanged: nothing re-sent to the page
+            table.value = frame
         header.object = _header(board, frame)
 
     page = pn.Column(pn.pane.Markdown("## JARVIS class leaderboard"), header, table,

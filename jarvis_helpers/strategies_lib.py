@@ -24,7 +24,7 @@ import pandas as pd
 
 from .errors import ConfigError
 from .signals import TOLERANCE, check_windows, rolling_mean, signal_from
-from .strategy import Strategy
+from .strategy import Strategy, synthetic_candles  # noqa: F401  (the doctests use it)
 
 _NAN = float("nan")
 
@@ -302,9 +302,3 @@ class Bollinger(Strategy):
 
 
 SHIPPED = {"sma": Sma, "ema": Ema, "rsi": Rsi, "bollinger": Bollinger}
-
-
-def synthetic_candles(n: int):  # for the doctests above
-    from .strategy import synthetic_candles as make
-
-    return make(n)
