@@ -658,10 +658,8 @@ def _sweep_on(client, candles, cls, fixed, combos, cash, fee) -> list[tuple]:
     futures = [client.submit(_sweep_rows, shared, cls, fixed, chunk, cash, fee, pure=False)
                for chunk in chunks]
     results = client.gather(futures)
-    order = {id(c): i for i, c in enumerate(combos)}
-    rows = [row for chunk, result in zip(chunks, results) for row in zip(chunk, result)]
-    rows.sort(key=lambda pair: order[id(pair[0])])
-    return [result for _, result in rows]
+    # contiguous chunks in order, gathered in order: the rows are already in combos' order
+    return [row for result in results for row in result]
 
 
 def _windows(values, label: str) -> list[int]:

@@ -25,7 +25,7 @@ from .account import DEFAULT_FEE, PaperAccount, Trade
 from .errors import ConfigError, FeedExhausted, JarvisError
 from .feeds import Feed, open_feed
 from .store import Store, check_bot_name
-from .strategy import CANDLE_COLUMNS, Strategy, StrategyError, run_rules, strategy_for
+from .strategy import CANDLE_COLUMNS, Strategy, StrategyError, normalised_config, run_rules, strategy_for
 from .ticks import BadTick, Tick
 
 log = logging.getLogger("jarvis")
@@ -425,14 +425,6 @@ class Bot:
         return f"<Bot {self.name!r} {self.feed.spec} {self.status}, {self.ticks} ticks>"
 
 
-def _normalised(config: dict) -> dict:
-    """A stored config in today's form: one written before strategies is the sma."""
-    if "strategy" in config:
-        return config
-    return {**config, "strategy": "sma",
-            "params": {"short": config.get("short", 10), "long": config.get("long", 20)}}
-
-
 def config_mismatch(stored: dict, current: dict) -> str:
     """What differs between a stored bot config and the current one ('' when nothing).
 
@@ -443,7 +435,7 @@ def config_mismatch(stored: dict, current: dict) -> str:
     ...                 {"strategy": "rsi", "params": {"period": 14}})
     "strategy 'sma' (short=10, long=20) (now 'rsi' (period=14))"
     """
-    old, new = _normalised(stored), _normalised(current)
+    old, new = normalised_config(stored), normalised_config(current)
     parts = [f"{k}={old.get(k)!r} (now {new.get(k)!r})" for k in ("symbol", "cash", "fee")
              if k in new and old.get(k) != new.get(k)]
     if old["strategy"] != new["strategy"]:

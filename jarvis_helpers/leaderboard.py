@@ -51,7 +51,9 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
+from .account import DEFAULT_FEE
 from .errors import ConfigError, JarvisError, StoreError
+from .strategy import normalised_config
 
 COLUMNS = ["bot", "strategy", "params", "equity", "return", "buy_hold", "vs_buy_hold", "trades",
            "max_drawdown", "ticks", "last_tick", "status"]
@@ -116,11 +118,9 @@ def describe_strategy(config: dict) -> tuple[str, str]:
     >>> describe_strategy({"strategy": "rsi", "params": {"period": 14, "lower": 30.0}})
     ('rsi', 'period=14, lower=30.0')
     """
-    if "strategy" in config:
-        name, params = str(config["strategy"]), dict(config.get("params") or {})
-    else:
-        name, params = "sma", {"short": config.get("short", 10), "long": config.get("long", 20)}
-    return name, ", ".join(f"{k}={v}" for k, v in params.items())
+    config = normalised_config(config)
+    params = config.get("params") or {}
+    return str(config["strategy"]), ", ".join(f"{k}={v}" for k, v in params.items())
 
 
 @dataclass
@@ -236,7 +236,7 @@ class ClassBoard:
             config = {}
         strategy, params = describe_strategy(config)
         cash = float(config.get("cash", 10_000))
-        fee = float(config.get("fee", 0.0026))
+        fee = float(config.get("fee", DEFAULT_FEE))
         return _BotState(name, strategy, params, cash, fee, cash, first_seen=now)
 
     @staticmethod

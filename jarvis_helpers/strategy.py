@@ -500,6 +500,19 @@ def strategy_for(strategy=None, params=None, *, short=None, long=None) -> Strate
     return load_strategy(strategy, extra)
 
 
+def normalised_config(config: dict) -> dict:
+    """A stored bot config in today's form: one written before strategies existed is the
+    sma with its stored windows (10 and 20 when absent).
+
+    >>> normalised_config({"symbol": "BTC/USD", "short": 5})["params"]
+    {'short': 5, 'long': 20}
+    """
+    if "strategy" in config:
+        return config
+    return {**config, "strategy": "sma",
+            "params": {"short": config.get("short", 10), "long": config.get("long", 20)}}
+
+
 def strategy_from_config(config: dict) -> Strategy:
     """The Strategy a stored bot config (``store.bot_config(name)``) records: its
     ``strategy`` name (or the ``source`` file it came from) with its ``params``; a config
@@ -510,8 +523,7 @@ def strategy_from_config(config: dict) -> Strategy:
     >>> strategy_from_config({"strategy": "rsi", "params": {"period": 7}})
     Rsi(period=7, lower=30.0, upper=70.0)
     """
-    if "strategy" not in config:
-        return load_strategy("sma", {"short": config.get("short", 10), "long": config.get("long", 20)})
+    config = normalised_config(config)
     spec = config.get("source") or config["strategy"]
     if not config.get("source") and str(spec).lower() not in strategies():
         raise ConfigError(
